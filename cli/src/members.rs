@@ -1,0 +1,198 @@
+//! `guild members ...`
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use crdt_model::member::{Member, Profile};
+
+use crate::client::Client;
+use crate::output;
+
+#[derive(Subcommand)]
+pub enum MembersCmd {
+    /// List the directory.
+    List {
+        /// Only members of this team (case-insensitive).
+        #[arg(long)]
+        team: Option<String>,
+        /// Only members with this interest (case-insensitive).
+        #[arg(long)]
+        interest: Option<String>,
+    },
+    /// Add someone (they need not run Guild yet). Any role is welcome.
+    Add {
+        /// Their name.
+        name: String,
+        #[command(flatten)]
+        fields: ProfileArgs,
+    },
+    /// Show one member: by id, id prefix or name.
+    Show { member: String },
+    /// Change a member's profile; only the fields given change.
+    Update {
+        member: String,
+        /// New name.
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        fields: ProfileArgs,
+    },
+    /// Remove a member from the directory.
+    Remove { member: String },
+}
+
+#[derive(Args)]
+pub struct ProfileArgs {
+    #[arg(long)]
+    role: Option<String>,
+    #[arg(long)]
+    team: Option<String>,
+    #[arg(long)]
+    organisation: Option<String>,
+    /// An interest; repeat for several. Replaces the list on update.
+    #[arg(long = "interest")]
+    interests: Vec<String>,
+    #[arg(long)]
+    contact: Option<String>,
+    /// Date they joined, YYYY-MM-DD [default: today].
+    #[arg(long)]
+    joined: Option<String>,
+    /// Their onboarding buddy (member id, id prefix or name); "" clears it.
+    #[arg(long)]
+    buddy: Option<String>,
+}
+
+impl ProfileArgs {
+    fn into_profile(self, name: Option<String>) -> Profile {
+        Profile {
+            name,
+            role: self.role,
+            team: self.team,
+            organisation: self.organisation,
+            interests: (!self.interests.is_empty()).then_some(self.interests),
+            contact: self.contact,
+            joined: self.joined,
+            buddy: self.buddy,
+        }
+    }
+}
+
+pub fn run(client: &Client, cmd: MembersCmd, json: bool) -> Result<()> {
+    match cmd {
+        MembersCmd::List { team, interest } => {
+            let mut query = Vec::new();
+            if let Some(team) = &team {
+                query.push(("team", team.as_str()));
+            }
+            if let Some(interest) = &interest {
+                query.push(("interest", interest.as_str()));
+            }
+            let members: Vec<Member> = client.get_query("/api/members", &query)?;
+            if json {
+                return output::json(&members);
+            }
+            let rows = members.iter().map(|m| {
+                [
+                    m.id.clone(),
+                    m.name.clone(),
+                    m.role.clone(),
+                    m.team.clone(),
+                    m.interests.join(", "),
+                    m.joined.clone(),
+                ]
+            });
+            let table = output::table(&["id", "name", "role", "team", "interests", "joined"], rows);
+            output::print_table(table, "No members match.");
+            Ok(())
+        }
+        MembersCmd::Add { name, fields } => {
+            let member: Member = client.post("/api/members", &fields.into_profile(Some(name)))?;
+            if json {
+                return output::json(&member);
+            }
+            println!("Added {} ({})", member.name, member.id);
+            Ok(())
+        }
+        MembersCmd::Show { member } => {
+            let member: Member = client.get(&member_path(&member))?;
+            if json {
+                return output::json(&member);
+            }
+            show(client, &member)
+        }
+        MembersCmd::Update {
+            member,
+            name,
+            fields,
+        } => {
+            let updated: Member =
+                client.patch(&member_path(&member), &fields.into_profile(name))?;
+            if json {
+                return output::json(&updated);
+            }
+            println!("Updated {} ({})", updated.name, updated.id);
+            Ok(())
+        }
+        MembersCmd::Remove { member } => {
+            let found: Member = client.get(&member_path(&member))?;
+            client.delete(&member_path(&found.id))?;
+            println!("Removed {} ({})", found.name, found.id);
+            Ok(())
+        }
+    }
+}
+
+fn member_path(key: &str) -> String {
+    format!("/api/members/{}", urlencode(key))
+}
+
+/// Percent-encodes a path segment (names may hold spaces and slashes).
+pub fn urlencode(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn show(client: &Client, m: &Member) -> Result<()> {
+    let buddy = match &m.buddy {
+        Some(id) => client
+            .get::<Member>(&member_path(id))
+            .map(|b| format!("{} ({id})", b.name))
+            .unwrap_or_else(|_| id.clone()),
+        None => "-".into(),
+    };
+    let field = |label: &str, value: &str| {
+        println!("{label:<13} {}", if value.is_empty() { "-" } else { value });
+    };
+    field("Name", &m.name);
+    field("Id", &m.id);
+    field("Role", &m.role);
+    field("Team", &m.team);
+    field("Organisation", &m.organisation);
+    field("Interests", &m.interests.join(", "));
+    field("Contact", &m.contact);
+    field("Joined", &m.joined);
+    field("Buddy", &buddy);
+    if m.skills.is_empty() {
+        field("Skills", "");
+    } else {
+        println!("Skills");
+        let rows = m.skills.values().map(|r| {
+            [
+                r.name.clone(),
+                r.level().map_or("?".into(), |l| l.to_string()),
+                if r.grow { "yes".into() } else { String::new() },
+            ]
+        });
+        println!(
+            "{}",
+            output::table(&["skill", "level", "wants to grow"], rows)
+        );
+    }
+    Ok(())
+}

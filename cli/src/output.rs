@@ -1,0 +1,34 @@
+//! How answers are shown: tables for people, JSON for scripts.
+
+use anyhow::Result;
+use comfy_table::{Table, presets};
+use serde::Serialize;
+
+pub fn json<T: Serialize>(value: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// A borderless table with a header row.
+pub fn table<R, C>(header: &[&str], rows: R) -> Table
+where
+    R: IntoIterator<Item = C>,
+    C: IntoIterator<Item = String>,
+{
+    let mut table = Table::new();
+    table.load_preset(presets::NOTHING);
+    table.set_header(header.iter().map(|h| h.to_uppercase()));
+    for row in rows {
+        table.add_row(row);
+    }
+    table
+}
+
+/// Prints a table, or `empty` when there are no rows.
+pub fn print_table(table: Table, empty: &str) {
+    if table.row_count() == 0 {
+        println!("{empty}");
+    } else {
+        println!("{table}");
+    }
+}

@@ -1,0 +1,121 @@
+//! Request and response bodies of guildd's HTTP API, shared by the daemon and the CLI so the
+//! two cannot drift apart.
+
+use serde::{Deserialize, Serialize};
+
+use crate::member::Profile;
+use crate::skills::{Helper, SkillSummary};
+
+/// Every error response: `{ "error": { "code", "message" } }`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable: `bad_request`, `not_found`, `conflict`, `unauthorized`, ...
+    pub code: String,
+    /// One line for people.
+    pub message: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InitRequest {
+    /// Community name.
+    pub community: String,
+    #[serde(default)]
+    pub purpose: String,
+    /// The local member's profile; `name` is required.
+    pub me: Profile,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct InitResponse {
+    pub community_id: String,
+    pub member_id: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Status {
+    pub version: String,
+    pub data_dir: String,
+    pub api_addr: String,
+    pub community: Option<CommunitySummary>,
+    /// The member this daemon acts for.
+    pub me: Option<MemberRef>,
+    pub documents: Vec<DocStatus>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CommunitySummary {
+    pub id: String,
+    pub name: String,
+    pub purpose: String,
+    pub members: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MemberRef {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DocStatus {
+    pub id: String,
+    pub kind: String,
+    /// Automerge heads, hex, sorted: two daemons hold the same document state exactly when
+    /// these are equal.
+    pub heads: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateRequest {
+    pub skill: String,
+    /// 0-4.
+    pub level: u8,
+    #[serde(default)]
+    pub grow: bool,
+    /// Rate on behalf of this member (someone who does not run Guild yet); default: me.
+    #[serde(default)]
+    pub member: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddSkillRequest {
+    pub name: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WhoResponse {
+    pub skill: String,
+    pub helpers: Vec<Helper>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Matrix {
+    /// Column order for every row.
+    pub skills: Vec<String>,
+    pub rows: Vec<MatrixRow>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MatrixRow {
+    pub member_id: String,
+    pub name: String,
+    pub team: String,
+    /// One per skill column; `None` where the member has not rated the skill.
+    pub levels: Vec<Option<u8>>,
+    /// One per skill column: wants to grow it.
+    pub grow: Vec<bool>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StrengthsAndGaps {
+    pub strengths: Vec<SkillSummary>,
+    pub gaps: Vec<SkillSummary>,
+}

@@ -1,0 +1,93 @@
+//! Reading and writing typed views of Automerge documents.
+
+use std::fmt;
+
+use automerge::{AutoCommit, ReadDoc, ScalarValue, Value};
+use autosurgeon::{Hydrate, Reconcile};
+use serde::{Deserialize, Serialize};
+
+use crate::ModelError;
+
+/// Every Guild document says what it is in its root `kind` field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DocKind {
+    Community,
+    Member,
+}
+
+impl DocKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Community => "community",
+            Self::Member => "member",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "community" => Some(Self::Community),
+            "member" => Some(Self::Member),
+            _ => None,
+        }
+    }
+
+    /// The `kind` written in a document's root, if it is one of ours.
+    pub fn of(doc: &AutoCommit) -> Option<Self> {
+        match doc.get(automerge::ROOT, "kind").ok()?? {
+            (Value::Scalar(s), _) => match s.as_ref() {
+                ScalarValue::Str(kind) => Self::parse(kind),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for DocKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A typed view of a whole document: hydrated to read, reconciled to write.
+///
+/// Reconcile writes only the fields that differ from the document, which is what makes
+/// concurrent edits of different fields merge cleanly.
+pub trait GuildDoc: Hydrate + Reconcile + Sized {
+    const KIND: DocKind;
+
+    fn read(doc: &AutoCommit) -> Result<Self, ModelError> {
+        if DocKind::of(doc) != Some(Self::KIND) {
+            return Err(ModelError::Corrupt {
+                expected: Self::KIND.as_str(),
+                reason: "its kind field is missing or different".into(),
+            });
+        }
+        autosurgeon::hydrate(doc).map_err(|e| ModelError::Corrupt {
+            expected: Self::KIND.as_str(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Writes `self` into `doc` and commits the change (if anything changed).
+    fn write(&self, doc: &mut AutoCommit) -> Result<(), ModelError> {
+        autosurgeon::reconcile(doc, self).map_err(|e| ModelError::Corrupt {
+            expected: Self::KIND.as_str(),
+            reason: e.to_string(),
+        })?;
+        doc.commit();
+        Ok(())
+    }
+
+    /// Reads, lets `edit` change the view, writes back. `edit` validates and may refuse.
+    fn update<R>(
+        doc: &mut AutoCommit,
+        edit: impl FnOnce(&mut Self) -> Result<R, ModelError>,
+    ) -> Result<R, ModelError> {
+        let mut view = Self::read(doc)?;
+        let result = edit(&mut view)?;
+        view.write(doc)?;
+        Ok(result)
+    }
+}

@@ -1,0 +1,27 @@
+//! Guild's community data as Automerge documents, with typed views.
+//!
+//! This crate is pure: no I/O, no clocks, no randomness. Callers pass the current time and
+//! fresh random bytes in, so every function here is deterministic and unit-testable.
+//!
+//! Documents (see `../shared/DESIGN.md`):
+//! - the **community** document: name, purpose, skill taxonomy and the index of every other
+//!   document, so a new member learns what to fetch;
+//! - one **member** document per person: profile plus that person's skills-audit ratings.
+//!   Split this way, most documents are written by one person and merges stay trivial.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod api;
+pub mod community;
+mod doc;
+mod error;
+mod id;
+pub mod member;
+pub mod skills;
+pub mod text;
+
+pub use doc::{DocKind, GuildDoc};
+pub use error::ModelError;
+pub use id::DocId;
+
+/// Re-exported so callers use the exact Automerge this model was built against.
+pub use automerge;

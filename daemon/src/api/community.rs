@@ -1,0 +1,111 @@
+//! Status, creating the community, and reading it.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use crdt_model::api::{CommunitySummary, DocStatus, InitRequest, InitResponse, MemberRef, Status};
+use crdt_model::community::Community;
+use crdt_model::member::Member;
+use crdt_model::{DocKind, GuildDoc};
+
+use super::error::{ApiError, ApiJson, ApiResult};
+use super::state::{AppState, META_COMMUNITY, META_ME, new_id, now};
+
+pub async fn status(State(state): State<AppState>) -> ApiResult<Status> {
+    let identity = state.identity();
+    let mut community = None;
+    let mut me = None;
+    if identity.community.is_some() {
+        let c = state.community().await?;
+        let members = state.members(false).await?;
+        community = Some(CommunitySummary {
+            id: c.id,
+            name: c.name,
+            purpose: c.purpose,
+            members: members.len(),
+        });
+        me = members
+            .iter()
+            .find(|m| Some(&m.id) == identity.me.as_ref())
+            .map(|m| MemberRef {
+                id: m.id.clone(),
+                name: m.name.clone(),
+            });
+    }
+    let mut documents = Vec::new();
+    for id in state.repo.ids() {
+        let doc_status = state
+            .repo
+            .read(&id, |doc| DocStatus {
+                id: id.clone(),
+                kind: DocKind::of(doc).map_or("unknown", DocKind::as_str).into(),
+                heads: sorted_heads(doc),
+            })
+            .await;
+        documents.extend(doc_status);
+    }
+    Ok(ApiJson(Status {
+        version: env!("CARGO_PKG_VERSION").into(),
+        data_dir: state.data_dir.display().to_string(),
+        api_addr: state.api_addr.to_string(),
+        community,
+        me,
+        documents,
+    }))
+}
+
+pub fn sorted_heads(doc: &mut automerge::AutoCommit) -> Vec<String> {
+    let mut heads: Vec<String> = doc.get_heads().iter().map(|h| h.to_string()).collect();
+    heads.sort();
+    heads
+}
+
+pub async fn init(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<InitRequest>,
+) -> Result<(StatusCode, ApiJson<InitResponse>), ApiError> {
+    if let Some(existing) = state.identity().community {
+        return Err(ApiError::conflict(format!(
+            "this daemon already belongs to community {existing}"
+        )));
+    }
+    let (now, today) = now();
+    let community_id = new_id();
+    let member_id = new_id();
+    // Validate everything before touching the repo.
+    let mut community = Community::new(&community_id, &req.community, &req.purpose, &now)?;
+    let me = Member::new(&member_id, &req.me, &today)?;
+    if req
+        .me
+        .buddy
+        .as_deref()
+        .is_some_and(|b| !b.trim().is_empty())
+    {
+        return Err(ApiError::bad_request(
+            "the first member has nobody to be their buddy yet",
+        ));
+    }
+    community.index(&member_id, DocKind::Member);
+
+    let mut tx = state.repo.begin(&[]).await;
+    community.write(tx.create(&community_id)?)?;
+    me.write(tx.create(&member_id)?)?;
+    tx.put_meta(META_COMMUNITY, community_id.as_bytes());
+    tx.put_meta(META_ME, member_id.as_bytes());
+    tx.commit().await?;
+    {
+        let mut identity = state.identity.write().unwrap_or_else(|e| e.into_inner());
+        identity.community = Some(community_id.clone());
+        identity.me = Some(member_id.clone());
+    }
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(InitResponse {
+            community_id,
+            member_id,
+        }),
+    ))
+}
+
+pub async fn community(State(state): State<AppState>) -> ApiResult<Community> {
+    Ok(ApiJson(state.community().await?))
+}

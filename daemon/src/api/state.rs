@@ -1,0 +1,158 @@
+//! What every handler shares: the repo, who we are, and typed reads of the community.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use crdt_model::community::Community;
+use crdt_model::member::Member;
+use crdt_model::{DocKind, GuildDoc};
+
+use super::error::ApiError;
+use crate::repo::Repo;
+
+/// Metadata keys (in the store's `meta` table).
+pub const META_COMMUNITY: &str = "community";
+pub const META_ME: &str = "me";
+
+#[derive(Clone)]
+pub struct AppState(pub Arc<Shared>);
+
+pub struct Shared {
+    pub repo: Arc<Repo>,
+    pub identity: RwLock<Identity>,
+    pub token: String,
+    pub data_dir: PathBuf,
+    pub api_addr: SocketAddr,
+}
+
+/// Which community this daemon belongs to and which member it acts for.
+#[derive(Clone, Debug, Default)]
+pub struct Identity {
+    pub community: Option<String>,
+    pub me: Option<String>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl Shared {
+    pub fn identity(&self) -> Identity {
+        self.identity
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn community_id(&self) -> Result<String, ApiError> {
+        self.identity()
+            .community
+            .ok_or_else(ApiError::not_initialised)
+    }
+
+    pub fn me(&self) -> Result<String, ApiError> {
+        self.identity().me.ok_or_else(ApiError::not_initialised)
+    }
+
+    pub async fn community(&self) -> Result<Community, ApiError> {
+        let id = self.community_id()?;
+        self.read_doc::<Community>(&id)
+            .await?
+            .ok_or_else(|| ApiError::internal(format!("community document {id} is missing")))
+    }
+
+    /// A typed document, `None` if this daemon does not hold it.
+    pub async fn read_doc<T: GuildDoc>(&self, id: &str) -> Result<Option<T>, ApiError> {
+        match self.repo.read(id, |doc| T::read(doc)).await {
+            Some(view) => Ok(Some(view?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every member in the directory (removed ones only if asked), sorted by name.
+    pub async fn members(&self, include_removed: bool) -> Result<Vec<Member>, ApiError> {
+        let community = self.community().await?;
+        let mut members = Vec::new();
+        for id in community.docs_of(DocKind::Member) {
+            // A member document announced in the index may not have arrived yet.
+            if let Some(member) = self.read_doc::<Member>(id).await?
+                && (include_removed || !member.removed)
+            {
+                members.push(member);
+            }
+        }
+        members.sort_by(|a, b| {
+            a.name
+                .to_lowercase()
+                .cmp(&b.name.to_lowercase())
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        Ok(members)
+    }
+
+    /// Finds a current member by exact id, unique id prefix (4+ characters), unique name or
+    /// unique name prefix (case-insensitive), so people can type what they remember.
+    pub async fn resolve_member(&self, key: &str) -> Result<Member, ApiError> {
+        let key = key.trim();
+        if key.is_empty() {
+            return Err(ApiError::bad_request("member must not be empty"));
+        }
+        let members = self.members(true).await?;
+        if let Some(m) = members.iter().find(|m| m.id == key) {
+            return live(m.clone());
+        }
+        let lower = key.to_lowercase();
+        let current = || members.iter().filter(|m| !m.removed);
+        let mut candidates: Vec<&Member> = current()
+            .filter(|m| (key.len() >= 4 && m.id.starts_with(key)) || m.name.to_lowercase() == lower)
+            .collect();
+        if candidates.is_empty() {
+            // "grace" finds "Grace Hopper" when nobody else's name starts that way.
+            candidates = current()
+                .filter(|m| m.name.to_lowercase().starts_with(&lower))
+                .collect();
+        }
+        match candidates.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(ApiError::not_found(format!("no member {key:?}"))),
+            many => Err(ApiError::conflict(format!(
+                "{key:?} matches {} members ({}); use the member id",
+                many.len(),
+                many.iter()
+                    .map(|m| format!("{} {}", m.id, m.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
+}
+
+fn live(member: Member) -> Result<Member, ApiError> {
+    if member.removed {
+        Err(ApiError::not_found(format!(
+            "member {} ({}) was removed",
+            member.id, member.name
+        )))
+    } else {
+        Ok(member)
+    }
+}
+
+/// Current time as RFC 3339 and today's date, the two forms the model stores.
+pub fn now() -> (String, String) {
+    let now = time::OffsetDateTime::now_utc();
+    let rfc3339 = now
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let today = rfc3339.get(..10).unwrap_or_default().to_owned();
+    (rfc3339, today)
+}
+
+/// A fresh random document id.
+pub fn new_id() -> String {
+    crdt_model::DocId::from_random(rand::random()).to_string()
+}

@@ -1,0 +1,100 @@
+//! guildd: holds a community's Automerge documents in redb and serves them on a loopback
+//! HTTP API. `main.rs` is a thin wrapper around [`Daemon`].
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod api;
+pub mod data_dir;
+pub mod repo;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use anyhow::{Context, Result};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use api::state::{META_COMMUNITY, META_ME};
+use api::{AppState, Identity, Shared};
+use repo::Repo;
+use store::Store;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    /// Must be a loopback address; port 0 picks a free port.
+    pub api_addr: SocketAddr,
+}
+
+/// A running daemon.
+pub struct Daemon {
+    pub api_addr: SocketAddr,
+    shutdown: oneshot::Sender<()>,
+    server: JoinHandle<std::io::Result<()>>,
+}
+
+impl Daemon {
+    /// Opens the store, binds the API and starts serving.
+    pub async fn bind(config: Config) -> Result<Self> {
+        if !config.api_addr.ip().is_loopback() {
+            anyhow::bail!(
+                "the API only listens on loopback; {} is not a loopback address",
+                config.api_addr
+            );
+        }
+        let dir = &config.data_dir;
+        data_dir::prepare(dir)?;
+        let token = data_dir::token(dir)?;
+        let store = Store::open(&dir.join(data_dir::STORE_FILE))?;
+        let identity = Identity {
+            community: meta_string(&store, META_COMMUNITY)?,
+            me: meta_string(&store, META_ME)?,
+        };
+        let repo = Arc::new(Repo::open(store)?);
+
+        let listener = tokio::net::TcpListener::bind(config.api_addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.api_addr))?;
+        let api_addr = listener.local_addr()?;
+        let state = AppState(Arc::new(Shared {
+            repo,
+            identity: RwLock::new(identity),
+            token,
+            data_dir: dir.clone(),
+            api_addr,
+        }));
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(
+            axum::serve(listener, api::router(state))
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .into_future(),
+        );
+        data_dir::write_addr(dir, api_addr)?;
+        tracing::info!(
+            "guildd listening on http://{api_addr} (data: {})",
+            dir.display()
+        );
+        Ok(Self {
+            api_addr,
+            shutdown,
+            server,
+        })
+    }
+
+    /// Stops serving and waits for in-flight requests to finish.
+    pub async fn shutdown(self) -> Result<()> {
+        let _ = self.shutdown.send(());
+        self.server.await??;
+        Ok(())
+    }
+}
+
+fn meta_string(store: &Store, key: &str) -> Result<Option<String>> {
+    store
+        .meta(key)?
+        .map(|bytes| String::from_utf8(bytes).with_context(|| format!("stored {key} is not text")))
+        .transpose()
+}

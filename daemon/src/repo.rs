@@ -1,0 +1,277 @@
+//! The documents this daemon holds, in memory, each behind its own lock, backed by the store.
+//!
+//! Every change goes through a [`Txn`]: lock the documents involved (in id order, so two
+//! transactions never deadlock), change them, `commit()`. Commit appends each document's
+//! incremental bytes to the store and returns only once they are durable. The locks are held
+//! until then, so nobody reads a change that is not yet on disk, and if the commit fails the
+//! documents are reloaded from the store: nothing unsaved stays visible.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use automerge::AutoCommit;
+use thiserror::Error;
+use tokio::sync::{Mutex, OwnedMutexGuard, broadcast};
+
+use crate::store::{Op, Store, StoreError, StoredDoc};
+
+/// After this many incremental chunks a document is compacted into a fresh base.
+const COMPACT_EVERY: u64 = 64;
+
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum RepoError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(
+        "stored document {id} is corrupt ({reason}); move the data directory aside and re-sync it from a peer"
+    )]
+    Corrupt { id: String, reason: String },
+    #[error("document {0} does not exist")]
+    Missing(String),
+    #[error("document {0} already exists")]
+    Exists(String),
+}
+
+/// One document and its place in the store.
+pub struct Slot {
+    pub doc: AutoCommit,
+    /// Sequence number of the next incremental chunk.
+    next_seq: u64,
+    /// Chunks appended since the last compaction.
+    since_compact: u64,
+    /// False until the document's first base is written.
+    stored: bool,
+}
+
+type SlotRef = Arc<Mutex<Slot>>;
+
+pub struct Repo {
+    store: Store,
+    slots: RwLock<HashMap<String, SlotRef>>,
+    changed: broadcast::Sender<String>,
+}
+
+impl Repo {
+    /// Loads every stored document. A document that does not load stops the daemon: serving
+    /// half a community silently would be worse.
+    pub fn open(store: Store) -> Result<Self, RepoError> {
+        let mut slots = HashMap::new();
+        for stored in store.load_all()? {
+            let id = stored.id.clone();
+            slots.insert(id, Arc::new(Mutex::new(slot_from(stored)?)));
+        }
+        let (changed, _) = broadcast::channel(1024);
+        Ok(Self {
+            store,
+            slots: RwLock::new(slots),
+            changed,
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Ids of every document held, sorted.
+    pub fn ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.read_slots().keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        self.read_slots().contains_key(id)
+    }
+
+    /// Ids of documents whose changes became durable, as they happen.
+    pub fn subscribe(&self) -> broadcast::Receiver<String> {
+        self.changed.subscribe()
+    }
+
+    /// Runs `f` on a document, if held.
+    pub async fn read<R>(&self, id: &str, f: impl FnOnce(&mut AutoCommit) -> R) -> Option<R> {
+        let slot = self.read_slots().get(id).cloned()?;
+        let mut slot = slot.lock().await;
+        Some(f(&mut slot.doc))
+    }
+
+    /// Locks the documents `ids` (those that exist) for a change.
+    pub async fn begin(&self, ids: &[&str]) -> Txn<'_> {
+        let mut wanted: Vec<&str> = ids.to_vec();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut locked = BTreeMap::new();
+        for id in wanted {
+            let slot = self.read_slots().get(id).cloned();
+            if let Some(slot) = slot {
+                locked.insert(id.to_owned(), slot.lock_owned().await);
+            }
+        }
+        Txn {
+            repo: self,
+            locked,
+            meta: Vec::new(),
+            committed: false,
+        }
+    }
+
+    fn read_slots(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, SlotRef>> {
+        // A poisoned lock only means a panic elsewhere while holding it; the map is intact.
+        self.slots.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write_slots(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, SlotRef>> {
+        self.slots.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Puts a document back to its durable state (after a failed or abandoned change).
+    fn reload(&self, id: &str, slot: &mut Slot) {
+        match self.store.load(id) {
+            Ok(Some(stored)) => match slot_from(stored) {
+                Ok(fresh) => *slot = fresh,
+                Err(e) => tracing::error!("cannot reload {id}: {e}"),
+            },
+            Ok(None) => {
+                self.write_slots().remove(id);
+            }
+            Err(e) => tracing::error!("cannot reload {id}: {e}"),
+        }
+    }
+}
+
+fn slot_from(stored: StoredDoc) -> Result<Slot, RepoError> {
+    let corrupt = |e: automerge::AutomergeError| RepoError::Corrupt {
+        id: stored.id.clone(),
+        reason: e.to_string(),
+    };
+    let mut doc = AutoCommit::load(&stored.base).map_err(corrupt)?;
+    for (_, chunk) in &stored.changes {
+        doc.load_incremental(chunk).map_err(corrupt)?;
+    }
+    // Everything loaded is already stored: the next save_incremental starts from here.
+    doc.save_incremental();
+    Ok(Slot {
+        doc,
+        next_seq: stored.changes.last().map_or(0, |(seq, _)| seq + 1),
+        since_compact: stored.changes.len() as u64,
+        stored: true,
+    })
+}
+
+/// Documents locked for one atomic, durable change.
+pub struct Txn<'r> {
+    repo: &'r Repo,
+    locked: BTreeMap<String, OwnedMutexGuard<Slot>>,
+    meta: Vec<Op>,
+    committed: bool,
+}
+
+impl Txn<'_> {
+    pub fn doc(&mut self, id: &str) -> Result<&mut AutoCommit, RepoError> {
+        self.locked
+            .get_mut(id)
+            .map(|slot| &mut slot.doc)
+            .ok_or_else(|| RepoError::Missing(id.to_owned()))
+    }
+
+    /// Adds a new, empty document to the repo, locked by this transaction. If the transaction
+    /// is not committed, the document disappears again.
+    pub fn create(&mut self, id: &str) -> Result<&mut AutoCommit, RepoError> {
+        let slot = {
+            let mut slots = self.repo.write_slots();
+            if slots.contains_key(id) {
+                return Err(RepoError::Exists(id.to_owned()));
+            }
+            let slot = Arc::new(Mutex::new(Slot {
+                doc: AutoCommit::new(),
+                next_seq: 0,
+                since_compact: 0,
+                stored: false,
+            }));
+            slots.insert(id.to_owned(), slot.clone());
+            slot
+        };
+        let guard = slot
+            .try_lock_owned()
+            .map_err(|_| RepoError::Exists(id.to_owned()))?;
+        Ok(&mut self.locked.entry(id.to_owned()).or_insert(guard).doc)
+    }
+
+    /// Stores a metadata value in the same durable commit.
+    pub fn put_meta(&mut self, key: &str, value: &[u8]) {
+        self.meta.push(Op::PutMeta {
+            key: key.to_owned(),
+            value: value.to_vec(),
+        });
+    }
+
+    /// Makes every change durable; on failure the documents return to their stored state.
+    pub async fn commit(mut self) -> Result<(), RepoError> {
+        let mut ops = std::mem::take(&mut self.meta);
+        let mut touched = Vec::new();
+        for (id, slot) in self.locked.iter_mut() {
+            slot.doc.commit();
+            let bytes = slot.doc.save_incremental();
+            if bytes.is_empty() && slot.stored {
+                continue;
+            }
+            touched.push(id.clone());
+            if !slot.stored || slot.since_compact + 1 >= COMPACT_EVERY {
+                ops.push(Op::Compact {
+                    doc: id.clone(),
+                    base: slot.doc.save(),
+                    upto: slot.next_seq,
+                });
+                slot.since_compact = 0;
+            } else {
+                ops.push(Op::Append {
+                    doc: id.clone(),
+                    seq: slot.next_seq,
+                    bytes,
+                });
+                slot.next_seq += 1;
+                slot.since_compact += 1;
+            }
+        }
+        if ops.is_empty() {
+            self.committed = true;
+            return Ok(());
+        }
+        let written = self.repo.store.write(ops).await;
+        self.committed = true;
+        if let Err(e) = written {
+            for id in &touched {
+                if let Some(slot) = self.locked.get_mut(id) {
+                    self.repo.reload(id, slot);
+                }
+            }
+            return Err(e.into());
+        }
+        for id in touched {
+            if let Some(slot) = self.locked.get_mut(&id) {
+                slot.stored = true;
+            }
+            // Nobody listening is fine: sync subscribes only when peers are connected.
+            let _ = self.repo.changed.send(id);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Txn<'_> {
+    fn drop(&mut self) {
+        if self.committed {
+            return;
+        }
+        // Abandoned or failed: drop whatever changed in memory.
+        let repo = self.repo;
+        for (id, slot) in self.locked.iter_mut() {
+            slot.doc.rollback();
+            let unsaved = !slot.stored || !slot.doc.save_incremental().is_empty();
+            if unsaved {
+                repo.reload(id, slot);
+            }
+        }
+    }
+}
