@@ -57,7 +57,7 @@ impl Client {
         let token = std::fs::read_to_string(data_dir.join(TOKEN_FILE))
             .with_context(|| format!("cannot read the API token in {}", data_dir.display()))?;
         let http = Http::builder()
-            .timeout(Duration::from_secs(60))
+            .timeout(Duration::from_secs(120))
             .no_proxy()
             .build()?;
         Ok(Self {
@@ -89,6 +89,11 @@ impl Client {
 
     pub fn delete(&self, path: &str) -> Result<()> {
         self.send::<serde_json::Value>(self.request(Method::DELETE, path))
+            .map(drop)
+    }
+
+    pub fn delete_with<B: Serialize>(&self, path: &str, body: &B) -> Result<()> {
+        self.send::<serde_json::Value>(self.request(Method::DELETE, path).json(body))
             .map(drop)
     }
 

@@ -4,6 +4,7 @@
 
 mod client;
 mod members;
+mod network;
 mod output;
 mod skills;
 
@@ -60,6 +61,24 @@ enum Cmd {
     /// The skills audit: a map for growing together, never a performance check.
     #[command(subcommand)]
     Skills(skills::SkillsCmd),
+    /// Print a ticket that lets a new member join this community.
+    Invite,
+    /// Join a community with a ticket from `guild invite` (on a daemon with no community yet).
+    Join {
+        ticket: String,
+        /// Your name.
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        role: Option<String>,
+        #[arg(long)]
+        team: Option<String>,
+    },
+    /// Peers: connected daemons and addresses to keep dialling.
+    Peers {
+        #[command(subcommand)]
+        command: Option<network::PeersCmd>,
+    },
 }
 
 fn main() {
@@ -121,6 +140,22 @@ fn run(cli: Cli) -> Result<()> {
             print_status(&status);
             Ok(())
         }
+        Cmd::Invite => network::invite(&client, cli.json),
+        Cmd::Join {
+            ticket,
+            name,
+            role,
+            team,
+        } => {
+            let me = Profile {
+                name: Some(name),
+                role,
+                team,
+                ..Profile::default()
+            };
+            network::join(&client, ticket, me, cli.json)
+        }
+        Cmd::Peers { command } => network::peers(&client, command, cli.json),
         Cmd::Members(cmd) => members::run(&client, cmd, cli.json),
         Cmd::Skills(cmd) => skills::run(&client, cmd, cli.json),
     }
@@ -137,4 +172,12 @@ fn print_status(status: &Status) {
         println!("you         {} ({})", me.name, me.id);
     }
     println!("documents   {}", status.documents.len());
+    println!("peer id     {}", status.peer_id);
+    for addr in &status.listen_addrs {
+        println!("listening   {addr}");
+    }
+    if !status.peers.is_empty() {
+        println!();
+        network::print_peers(&status.peers);
+    }
 }

@@ -46,6 +46,56 @@ pub struct Status {
     /// The member this daemon acts for.
     pub me: Option<MemberRef>,
     pub documents: Vec<DocStatus>,
+    /// This daemon's libp2p peer id.
+    pub peer_id: String,
+    /// Where it listens for peers (actual addresses, ports resolved).
+    pub listen_addrs: Vec<String>,
+    pub peers: Vec<PeerStatus>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PeerStatus {
+    pub peer_id: String,
+    pub connected: bool,
+    pub addrs: Vec<String>,
+    /// Proved membership of this community on the current connection.
+    pub member: bool,
+    /// RFC 3339 time of the last completed sync exchange.
+    pub last_sync: Option<String>,
+    /// The peer holds exactly our heads for every document we share.
+    pub in_sync: bool,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddPeerRequest {
+    /// A libp2p multiaddr, e.g. `/ip4/192.0.2.7/tcp/4717`.
+    pub addr: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Peers {
+    /// Addresses this daemon keeps dialling.
+    pub dialled: Vec<String>,
+    pub peers: Vec<PeerStatus>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Invite {
+    /// Give this to the new member: `guild join TICKET --name NAME`. It holds the community
+    /// secret, so share it like a password.
+    pub ticket: String,
+    pub community_id: String,
+    pub addrs: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinRequest {
+    pub ticket: String,
+    pub me: Profile,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

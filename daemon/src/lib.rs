@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod data_dir;
+pub mod net;
 pub mod repo;
 pub mod store;
 
@@ -17,6 +18,9 @@ use tokio::task::JoinHandle;
 
 use api::state::{META_COMMUNITY, META_ME};
 use api::{AppState, Identity, Shared};
+use net::Network;
+use net::membership::Membership;
+use net::swarm::NetConfig;
 use repo::Repo;
 use store::Store;
 
@@ -25,6 +29,21 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Must be a loopback address; port 0 picks a free port.
     pub api_addr: SocketAddr,
+    /// libp2p listen addresses (port 0 picks a free port).
+    pub listen: Vec<libp2p::Multiaddr>,
+    /// Discover peers on the local network by mDNS.
+    pub mdns: bool,
+}
+
+impl Config {
+    /// Where guildd listens for peers unless told otherwise: every interface, TCP and QUIC
+    /// on port 4717.
+    pub fn default_listen() -> Vec<libp2p::Multiaddr> {
+        ["/ip4/0.0.0.0/tcp/4717", "/ip4/0.0.0.0/udp/4717/quic-v1"]
+            .iter()
+            .filter_map(|a| a.parse().ok())
+            .collect()
+    }
 }
 
 /// A running daemon.
@@ -51,7 +70,25 @@ impl Daemon {
             community: meta_string(&store, META_COMMUNITY)?,
             me: meta_string(&store, META_ME)?,
         };
+        let membership = match (&identity.community, store.meta(net::META_SECRET)?) {
+            (Some(community), Some(secret)) => {
+                let secret: [u8; 32] = secret
+                    .try_into()
+                    .map_err(|_| anyhow::anyhow!("the stored community secret is damaged"))?;
+                Some(Membership::new(community.clone(), secret))
+            }
+            _ => None,
+        };
         let repo = Arc::new(Repo::open(store)?);
+        let network = Network::start(
+            repo.clone(),
+            NetConfig {
+                keypair: net::identity::load_or_create(dir)?,
+                listen: config.listen.clone(),
+                mdns: config.mdns,
+            },
+            membership,
+        )?;
 
         let listener = tokio::net::TcpListener::bind(config.api_addr)
             .await
@@ -59,6 +96,7 @@ impl Daemon {
         let api_addr = listener.local_addr()?;
         let state = AppState(Arc::new(Shared {
             repo,
+            network,
             identity: RwLock::new(identity),
             token,
             data_dir: dir.clone(),

@@ -38,6 +38,13 @@ struct RunArgs {
     /// Loopback address for the HTTP API; port 0 picks a free one.
     #[arg(long, global = true, default_value = "127.0.0.1:0")]
     api_addr: SocketAddr,
+    /// libp2p address to listen on for peers; repeatable; port 0 picks a free one
+    /// [default: /ip4/0.0.0.0/tcp/4717 and /ip4/0.0.0.0/udp/4717/quic-v1]
+    #[arg(long = "listen", global = true, value_name = "MULTIADDR")]
+    listen: Vec<libp2p::Multiaddr>,
+    /// Do not discover peers on the local network (mDNS).
+    #[arg(long, global = true)]
+    no_mdns: bool,
 }
 
 fn main() {
@@ -71,6 +78,12 @@ fn run(args: RunArgs) -> Result<()> {
     let config = Config {
         data_dir: data_dir::resolve(args.data_dir)?,
         api_addr: args.api_addr,
+        listen: if args.listen.is_empty() {
+            Config::default_listen()
+        } else {
+            args.listen
+        },
+        mdns: !args.no_mdns,
     };
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -120,6 +133,12 @@ fn start(args: &RunArgs) -> Result<()> {
             .arg(&dir)
             .arg("--api-addr")
             .arg(args.api_addr.to_string())
+            .args(
+                args.listen
+                    .iter()
+                    .flat_map(|a| ["--listen".to_string(), a.to_string()]),
+            )
+            .args(args.no_mdns.then_some("--no-mdns"))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

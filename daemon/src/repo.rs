@@ -206,6 +206,15 @@ impl Txn<'_> {
         });
     }
 
+    /// Stores a peer's sync state for a document in the same durable commit.
+    pub fn put_sync_state(&mut self, peer: &str, doc: &str, state: Vec<u8>) {
+        self.meta.push(Op::PutSyncState {
+            peer: peer.to_owned(),
+            doc: doc.to_owned(),
+            state,
+        });
+    }
+
     /// Makes every change durable; on failure the documents return to their stored state.
     pub async fn commit(mut self) -> Result<(), RepoError> {
         let mut ops = std::mem::take(&mut self.meta);

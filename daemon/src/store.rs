@@ -8,7 +8,8 @@
 //! Layout (table names carry a version so a future layout can migrate):
 //! - `docs_v1`: document id -> compressed Automerge `save()` (the compacted base);
 //! - `changes_v1`: (document id, sequence) -> incremental bytes appended since that base;
-//! - `meta_v1`: key -> bytes (the local member id, ...).
+//! - `meta_v1`: key -> bytes (the local member id, the community secret, peers to dial);
+//! - `sync_states_v1`: (peer, document) -> Automerge sync state, so a reconnect resumes.
 //!
 //! Loading a document is `load(base)` followed by `load_incremental` of its changes in
 //! sequence order. Compaction writes a new base and deletes the folded changes in the same
@@ -25,6 +26,8 @@ use tokio::sync::{mpsc, oneshot};
 const DOCS: TableDefinition<&str, &[u8]> = TableDefinition::new("docs_v1");
 const CHANGES: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("changes_v1");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta_v1");
+/// (peer id, document id) -> encoded Automerge `sync::State`.
+const SYNC_STATES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("sync_states_v1");
 
 /// Most batches folded into one transaction.
 const MAX_GROUP: usize = 512;
@@ -83,6 +86,11 @@ pub enum Op {
         key: String,
         value: Vec<u8>,
     },
+    PutSyncState {
+        peer: String,
+        doc: String,
+        state: Vec<u8>,
+    },
 }
 
 struct Batch {
@@ -126,6 +134,7 @@ impl Store {
             tx.open_table(DOCS)?;
             tx.open_table(CHANGES)?;
             tx.open_table(META)?;
+            tx.open_table(SYNC_STATES)?;
             tx.commit()?;
         }
         let (writer, batches) = mpsc::unbounded_channel();
@@ -193,6 +202,12 @@ impl Store {
         }))
     }
 
+    pub fn sync_state(&self, peer: &str, doc: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let states = tx.open_table(SYNC_STATES)?;
+        Ok(states.get((peer, doc))?.map(|v| v.value().to_vec()))
+    }
+
     pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let tx = self.db.begin_read()?;
         let meta = tx.open_table(META)?;
@@ -227,6 +242,7 @@ fn commit(db: &Database, group: &[Batch]) -> Result<(), StoreError> {
         let mut docs = tx.open_table(DOCS)?;
         let mut changes = tx.open_table(CHANGES)?;
         let mut meta = tx.open_table(META)?;
+        let mut sync_states = tx.open_table(SYNC_STATES)?;
         for op in group.iter().flat_map(|b| &b.ops) {
             match op {
                 Op::Append { doc, seq, bytes } => {
@@ -241,6 +257,9 @@ fn commit(db: &Database, group: &[Batch]) -> Result<(), StoreError> {
                 }
                 Op::PutMeta { key, value } => {
                     meta.insert(key.as_str(), value.as_slice())?;
+                }
+                Op::PutSyncState { peer, doc, state } => {
+                    sync_states.insert((peer.as_str(), doc.as_str()), state.as_slice())?;
                 }
             }
         }

@@ -2,4 +2,6 @@
 //! temporary data directories and port-0 listeners on 127.0.0.1.
 #![allow(clippy::unwrap_used)]
 
+mod mdns;
 mod single_node;
+mod sync;

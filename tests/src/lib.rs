@@ -41,43 +41,100 @@ pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> 
 pub struct Daemon {
     pub dir: PathBuf,
     child: Option<Child>,
-    extra_args: Vec<String>,
+    options: Options,
+}
+
+/// How a test daemon runs. The default suits these machines: loopback only, no multicast.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Command prefix for both guildd and guild, e.g. `ip netns exec NS`.
+    pub prefix: Vec<String>,
+    /// libp2p listen address; the default is a fixed free port on 127.0.0.1, kept across
+    /// restarts so that peers can redial it.
+    pub listen: String,
+    pub mdns: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            prefix: Vec::new(),
+            listen: format!("/ip4/127.0.0.1/tcp/{}", free_port()),
+            mdns: false,
+        }
+    }
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Daemon {
     /// Starts a daemon on `dir` and waits until its API answers.
     pub fn start(dir: &Path) -> Self {
-        Self::start_with(dir, &[])
+        Self::start_with(dir, Options::default())
     }
 
-    pub fn start_with(dir: &Path, extra_args: &[&str]) -> Self {
+    pub fn start_with(dir: &Path, options: Options) -> Self {
         let mut daemon = Self {
             dir: dir.to_path_buf(),
             child: None,
-            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            options,
         };
         daemon.spawn();
         daemon
     }
 
+    /// The libp2p address peers can dial.
+    pub fn p2p_addr(&self) -> String {
+        self.options.listen.clone()
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let mut command = match self.options.prefix.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(bin(program));
+                c
+            }
+            None => Command::new(bin(program)),
+        };
+        command.env("NO_COLOR", "1");
+        command
+    }
+
     fn spawn(&mut self) {
         let _ = std::fs::remove_file(self.dir.join("api-addr"));
         std::fs::create_dir_all(&self.dir).unwrap();
-        let log = std::fs::File::create(self.dir.join("test-daemon.log")).unwrap();
-        let child = Command::new(bin("guildd"))
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("test-daemon.log"))
+            .unwrap();
+        let mut command = self.command("guildd");
+        command
             .arg("run")
             .arg("--data-dir")
             .arg(&self.dir)
-            .args(["--api-addr", "127.0.0.1:0"])
-            .args(&self.extra_args)
+            .args([
+                "--api-addr",
+                "127.0.0.1:0",
+                "--listen",
+                &self.options.listen,
+            ])
             .env("GUILD_LOG", "info,guild_daemon=debug")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        let dir = self.dir.clone();
+            .stderr(log);
+        if !self.options.mdns {
+            command.arg("--no-mdns");
+        }
+        self.child = Some(command.spawn().unwrap());
         let started = Instant::now();
         wait_until("the daemon's API", Duration::from_secs(30), || {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
@@ -87,7 +144,7 @@ impl Daemon {
                     self.log()
                 );
             }
-            api_addr(&dir).is_some_and(|a| TcpStream::connect(a).is_ok())
+            api_addr(&self.dir).is_some() && self.guild_output(&["status"]).status.success()
         });
     }
 
@@ -164,11 +221,10 @@ impl Daemon {
     }
 
     pub fn guild_output(&self, args: &[&str]) -> Output {
-        Command::new(bin("guild"))
+        self.command("guild")
             .arg("--data-dir")
             .arg(&self.dir)
             .args(args)
-            .env("NO_COLOR", "1")
             .output()
             .unwrap()
     }

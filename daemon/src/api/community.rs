@@ -8,13 +8,16 @@ use crdt_model::member::Member;
 use crdt_model::{DocKind, GuildDoc};
 
 use super::error::{ApiError, ApiJson, ApiResult};
+use super::network::{listen_addrs, peer_statuses};
 use super::state::{AppState, META_COMMUNITY, META_ME, new_id, now};
+use crate::net::META_SECRET;
+use crate::net::membership::Membership;
 
 pub async fn status(State(state): State<AppState>) -> ApiResult<Status> {
     let identity = state.identity();
     let mut community = None;
     let mut me = None;
-    if identity.community.is_some() {
+    if identity.me.is_some() {
         let c = state.community().await?;
         let members = state.members(false).await?;
         community = Some(CommunitySummary {
@@ -50,6 +53,13 @@ pub async fn status(State(state): State<AppState>) -> ApiResult<Status> {
         community,
         me,
         documents,
+        peer_id: state.network.net.local_peer_id.to_string(),
+        listen_addrs: listen_addrs(&state)
+            .await
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        peers: peer_statuses(&state).await,
     }))
 }
 
@@ -64,6 +74,7 @@ pub async fn init(
     ApiJson(req): ApiJson<InitRequest>,
 ) -> Result<(StatusCode, ApiJson<InitResponse>), ApiError> {
     if let Some(existing) = state.identity().community {
+        // Also covers a join in progress.
         return Err(ApiError::conflict(format!(
             "this daemon already belongs to community {existing}"
         )));
@@ -89,14 +100,18 @@ pub async fn init(
     let mut tx = state.repo.begin(&[]).await;
     community.write(tx.create(&community_id)?)?;
     me.write(tx.create(&member_id)?)?;
+    let secret: [u8; 32] = rand::random();
     tx.put_meta(META_COMMUNITY, community_id.as_bytes());
     tx.put_meta(META_ME, member_id.as_bytes());
+    tx.put_meta(META_SECRET, &secret);
     tx.commit().await?;
-    {
-        let mut identity = state.identity.write().unwrap_or_else(|e| e.into_inner());
-        identity.community = Some(community_id.clone());
-        identity.me = Some(member_id.clone());
-    }
+    state.set_community(&community_id);
+    state.set_me(&member_id);
+    state
+        .network
+        .engine
+        .set_membership(Membership::new(community_id.clone(), secret))
+        .await;
     Ok((
         StatusCode::CREATED,
         ApiJson(InitResponse {

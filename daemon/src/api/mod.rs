@@ -4,6 +4,7 @@ mod community;
 pub mod error;
 mod guard;
 mod members;
+mod network;
 mod skills;
 pub mod state;
 
@@ -36,6 +37,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/skills/who", get(skills::who))
         .route("/api/skills/matrix", get(skills::matrix))
         .route("/api/skills/gaps", get(skills::gaps))
+        .route(
+            "/api/peers",
+            get(network::peers)
+                .post(network::add_peer)
+                .delete(network::remove_peer),
+        )
+        .route("/api/invite", get(network::invite))
+        .route("/api/join", post(network::join))
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         // Last, so it wraps everything above, the fallback included.

@@ -9,6 +9,7 @@ use crdt_model::member::Member;
 use crdt_model::{DocKind, GuildDoc};
 
 use super::error::ApiError;
+use crate::net::Network;
 use crate::repo::Repo;
 
 /// Metadata keys (in the store's `meta` table).
@@ -20,6 +21,7 @@ pub struct AppState(pub Arc<Shared>);
 
 pub struct Shared {
     pub repo: Arc<Repo>,
+    pub network: Arc<Network>,
     pub identity: RwLock<Identity>,
     pub token: String,
     pub data_dir: PathBuf,
@@ -48,6 +50,17 @@ impl Shared {
             .clone()
     }
 
+    pub fn set_community(&self, id: &str) {
+        self.identity
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .community = Some(id.to_owned());
+    }
+
+    pub fn set_me(&self, id: &str) {
+        self.identity.write().unwrap_or_else(|e| e.into_inner()).me = Some(id.to_owned());
+    }
+
     pub fn community_id(&self) -> Result<String, ApiError> {
         self.identity()
             .community
@@ -60,6 +73,11 @@ impl Shared {
 
     pub async fn community(&self) -> Result<Community, ApiError> {
         let id = self.community_id()?;
+        if self.identity().me.is_none() {
+            return Err(ApiError::conflict(
+                "still joining: the community has not arrived from the inviter yet",
+            ));
+        }
         self.read_doc::<Community>(&id)
             .await?
             .ok_or_else(|| ApiError::internal(format!("community document {id} is missing")))

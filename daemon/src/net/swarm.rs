@@ -1,0 +1,415 @@
+//! The libp2p swarm, owned by one event loop. Everything else talks to it through a
+//! cloneable [`NetHandle`] that sends commands with oneshot replies; inbound requests and
+//! connection changes are handed to the sync engine as [`NetEvent`]s.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::swarm::{ConnectionId, NetworkBehaviour, SwarmEvent};
+use libp2p::{
+    Multiaddr, PeerId, Swarm, SwarmBuilder, identify, identity::Keypair, mdns, noise, ping, tcp,
+    yamux,
+};
+use thiserror::Error;
+use tokio::sync::{mpsc, oneshot};
+
+use super::wire;
+
+/// Connections stay open while both daemons run, so a change reaches peers at once.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+/// One request and its response, including applying a large batch on the far side.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    identify: identify::Behaviour,
+    ping: ping::Behaviour,
+    mdns: Toggle<mdns::tokio::Behaviour>,
+    sync: request_response::Behaviour<wire::Codec>,
+}
+
+#[derive(Debug, Error, Clone)]
+#[non_exhaustive]
+pub enum NetError {
+    #[error("the network task has stopped")]
+    Stopped,
+    #[error("request to {peer} failed: {reason}")]
+    Request { peer: PeerId, reason: String },
+    #[error("cannot dial {addr}: {reason}")]
+    Dial { addr: String, reason: String },
+}
+
+/// What the sync engine is told.
+#[derive(Debug)]
+pub enum NetEvent {
+    /// First connection to `peer` is up.
+    Connected { peer: PeerId, addr: Multiaddr },
+    /// Last connection to `peer` closed.
+    Disconnected { peer: PeerId },
+    /// An inbound request; answer it with [`NetHandle::respond`].
+    Request {
+        peer: PeerId,
+        bytes: Vec<u8>,
+        channel: ResponseChannel<Vec<u8>>,
+    },
+}
+
+enum Command {
+    Request {
+        peer: PeerId,
+        bytes: Vec<u8>,
+        reply: oneshot::Sender<Result<Vec<u8>, NetError>>,
+    },
+    Respond {
+        channel: ResponseChannel<Vec<u8>>,
+        bytes: Vec<u8>,
+    },
+    Dial {
+        addr: Multiaddr,
+        reply: oneshot::Sender<Result<PeerId, NetError>>,
+    },
+    Disconnect {
+        peer: PeerId,
+    },
+    Info {
+        reply: oneshot::Sender<NetInfo>,
+    },
+}
+
+/// A snapshot of the swarm for status pages.
+#[derive(Clone, Debug, Default)]
+pub struct NetInfo {
+    pub listen_addrs: Vec<Multiaddr>,
+    /// Connected peers and the remote address of each connection.
+    pub connected: HashMap<PeerId, Vec<Multiaddr>>,
+}
+
+#[derive(Clone)]
+pub struct NetHandle {
+    commands: mpsc::UnboundedSender<Command>,
+    pub local_peer_id: PeerId,
+}
+
+impl NetHandle {
+    pub async fn request(&self, peer: PeerId, bytes: Vec<u8>) -> Result<Vec<u8>, NetError> {
+        let (reply, wait) = oneshot::channel();
+        self.send(Command::Request { peer, bytes, reply })?;
+        wait.await.map_err(|_| NetError::Stopped)?
+    }
+
+    pub fn respond(&self, channel: ResponseChannel<Vec<u8>>, bytes: Vec<u8>) {
+        // If the network stopped, the peer is gone too: nothing to answer.
+        let _ = self.send(Command::Respond { channel, bytes });
+    }
+
+    /// Dials `addr` and returns the peer that answered once connected.
+    pub async fn dial(&self, addr: Multiaddr) -> Result<PeerId, NetError> {
+        let (reply, wait) = oneshot::channel();
+        self.send(Command::Dial { addr, reply })?;
+        wait.await.map_err(|_| NetError::Stopped)?
+    }
+
+    pub fn disconnect(&self, peer: PeerId) {
+        let _ = self.send(Command::Disconnect { peer });
+    }
+
+    pub async fn is_connected(&self, peer: &PeerId) -> bool {
+        self.info()
+            .await
+            .is_ok_and(|info| info.connected.contains_key(peer))
+    }
+
+    pub async fn info(&self) -> Result<NetInfo, NetError> {
+        let (reply, wait) = oneshot::channel();
+        self.send(Command::Info { reply })?;
+        wait.await.map_err(|_| NetError::Stopped)
+    }
+
+    fn send(&self, command: Command) -> Result<(), NetError> {
+        self.commands.send(command).map_err(|_| NetError::Stopped)
+    }
+}
+
+pub struct NetConfig {
+    pub keypair: Keypair,
+    pub listen: Vec<Multiaddr>,
+    pub mdns: bool,
+}
+
+/// Builds the swarm, starts listening and spawns its event loop.
+pub fn spawn(config: NetConfig) -> anyhow::Result<(NetHandle, mpsc::UnboundedReceiver<NetEvent>)> {
+    let local_peer_id = config.keypair.public().to_peer_id();
+    let mdns_on = config.mdns;
+    let mut swarm = SwarmBuilder::with_existing_identity(config.keypair)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )?
+        .with_quic()
+        .with_behaviour(|key| {
+            let mdns = if mdns_on {
+                // Ask every 30 s (default: 5 min) so people meeting up find each other soon.
+                let config = mdns::Config {
+                    query_interval: Duration::from_secs(30),
+                    ..mdns::Config::default()
+                };
+                Some(mdns::tokio::Behaviour::new(
+                    config,
+                    key.public().to_peer_id(),
+                )?)
+            } else {
+                None
+            };
+            Ok(Behaviour {
+                identify: identify::Behaviour::new(
+                    identify::Config::new("/guild/1".into(), key.public())
+                        .with_agent_version(format!("guildd/{}", env!("CARGO_PKG_VERSION"))),
+                ),
+                ping: ping::Behaviour::new(ping::Config::new()),
+                mdns: Toggle::from(mdns),
+                sync: request_response::Behaviour::with_codec(
+                    wire::Codec,
+                    [(wire::PROTOCOL, ProtocolSupport::Full)],
+                    request_response::Config::default()
+                        .with_request_timeout(REQUEST_TIMEOUT)
+                        .with_max_concurrent_streams(256),
+                ),
+            })
+        })?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
+        .build();
+    for addr in &config.listen {
+        swarm
+            .listen_on(addr.clone())
+            .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    }
+    let (commands, command_rx) = mpsc::unbounded_channel();
+    let (events, event_rx) = mpsc::unbounded_channel();
+    let event_loop = EventLoop {
+        swarm,
+        events,
+        pending_requests: HashMap::new(),
+        pending_dials: HashMap::new(),
+        listen_addrs: Vec::new(),
+        connections: HashMap::new(),
+    };
+    tokio::spawn(event_loop.run(command_rx));
+    Ok((
+        NetHandle {
+            commands,
+            local_peer_id,
+        },
+        event_rx,
+    ))
+}
+
+struct EventLoop {
+    swarm: Swarm<Behaviour>,
+    events: mpsc::UnboundedSender<NetEvent>,
+    pending_requests: HashMap<OutboundRequestId, oneshot::Sender<Result<Vec<u8>, NetError>>>,
+    pending_dials: HashMap<ConnectionId, (Multiaddr, oneshot::Sender<Result<PeerId, NetError>>)>,
+    listen_addrs: Vec<Multiaddr>,
+    connections: HashMap<PeerId, Vec<(ConnectionId, Multiaddr)>>,
+}
+
+impl EventLoop {
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        loop {
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                command = commands.recv() => match command {
+                    Some(command) => self.on_command(command),
+                    None => return,
+                },
+            }
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Request { peer, bytes, reply } => {
+                let id = self.swarm.behaviour_mut().sync.send_request(&peer, bytes);
+                self.pending_requests.insert(id, reply);
+            }
+            Command::Respond { channel, bytes } => {
+                if self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_response(channel, bytes)
+                    .is_err()
+                {
+                    tracing::debug!("response dropped: the requester went away");
+                }
+            }
+            Command::Dial { addr, reply } => {
+                let opts = libp2p::swarm::dial_opts::DialOpts::unknown_peer_id()
+                    .address(addr.clone())
+                    .build();
+                let id = opts.connection_id();
+                match self.swarm.dial(opts) {
+                    Ok(()) => {
+                        self.pending_dials.insert(id, (addr, reply));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(NetError::Dial {
+                            addr: addr.to_string(),
+                            reason: e.to_string(),
+                        }));
+                    }
+                }
+            }
+            Command::Disconnect { peer } => {
+                let _ = self.swarm.disconnect_peer_id(peer);
+            }
+            Command::Info { reply } => {
+                let connected = self
+                    .connections
+                    .iter()
+                    .map(|(peer, conns)| (*peer, conns.iter().map(|(_, a)| a.clone()).collect()))
+                    .collect();
+                let _ = reply.send(NetInfo {
+                    listen_addrs: self.listen_addrs.clone(),
+                    connected,
+                });
+            }
+        }
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::info!(
+                    "p2p listening on {address}/p2p/{}",
+                    self.swarm.local_peer_id()
+                );
+                self.listen_addrs.push(address);
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                self.listen_addrs.retain(|a| a != &address);
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                connection_id,
+                endpoint,
+                num_established,
+                ..
+            } => {
+                let addr = endpoint.get_remote_address().clone();
+                self.connections
+                    .entry(peer_id)
+                    .or_default()
+                    .push((connection_id, addr.clone()));
+                if let Some((_, reply)) = self.pending_dials.remove(&connection_id) {
+                    let _ = reply.send(Ok(peer_id));
+                }
+                if num_established.get() == 1 {
+                    tracing::info!("connected to {peer_id} at {addr}");
+                    let _ = self.events.send(NetEvent::Connected {
+                        peer: peer_id,
+                        addr,
+                    });
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                connection_id,
+                num_established,
+                cause,
+                ..
+            } => {
+                if let Some(conns) = self.connections.get_mut(&peer_id) {
+                    conns.retain(|(id, _)| *id != connection_id);
+                    if conns.is_empty() {
+                        self.connections.remove(&peer_id);
+                    }
+                }
+                if num_established == 0 {
+                    tracing::info!("disconnected from {peer_id} ({cause:?})");
+                    let _ = self.events.send(NetEvent::Disconnected { peer: peer_id });
+                }
+            }
+            SwarmEvent::OutgoingConnectionError {
+                connection_id,
+                error,
+                ..
+            } => {
+                if let Some((addr, reply)) = self.pending_dials.remove(&connection_id) {
+                    let _ = reply.send(Err(NetError::Dial {
+                        addr: addr.to_string(),
+                        reason: error.to_string(),
+                    }));
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
+                for (peer, addr) in found {
+                    if !self.swarm.is_connected(&peer) {
+                        tracing::info!("discovered {peer} at {addr} on the local network");
+                        let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
+                            .addresses(vec![addr])
+                            .build();
+                        if let Err(e) = self.swarm.dial(opts) {
+                            tracing::debug!("dial {peer}: {e}");
+                        }
+                    }
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync_event(event),
+            _ => {}
+        }
+    }
+
+    fn on_sync_event(&mut self, event: request_response::Event<Vec<u8>, Vec<u8>>) {
+        use request_response::{Event, Message};
+        match event {
+            Event::Message {
+                peer,
+                message:
+                    Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => {
+                let _ = self.events.send(NetEvent::Request {
+                    peer,
+                    bytes: request,
+                    channel,
+                });
+            }
+            Event::Message {
+                message:
+                    Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => {
+                if let Some(reply) = self.pending_requests.remove(&request_id) {
+                    let _ = reply.send(Ok(response));
+                }
+            }
+            Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                if let Some(reply) = self.pending_requests.remove(&request_id) {
+                    let _ = reply.send(Err(NetError::Request {
+                        peer,
+                        reason: error.to_string(),
+                    }));
+                }
+            }
+            Event::InboundFailure { peer, error, .. } => {
+                tracing::debug!("inbound request from {peer} failed: {error}");
+            }
+            Event::ResponseSent { .. } => {}
+        }
+    }
+}

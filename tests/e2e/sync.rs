@@ -1,0 +1,257 @@
+//! Peer-to-peer sync between real daemons over real sockets on 127.0.0.1.
+
+use std::time::{Duration, Instant};
+
+use guild_tests::{Daemon, wait_until};
+use serde_json::Value;
+use tempfile::TempDir;
+
+const CONVERGE: Duration = Duration::from_secs(60);
+
+/// A community of `n` daemons: the first creates it, the others join with its ticket.
+fn community(n: usize) -> (Vec<TempDir>, Vec<Daemon>) {
+    let dirs: Vec<TempDir> = (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
+    let founder = Daemon::start(dirs[0].path());
+    founder.guild(&["init", "--community", "Product People", "--name", "Ada"]);
+    let mut daemons = vec![founder];
+    for (i, dir) in dirs.iter().enumerate().skip(1) {
+        let daemon = Daemon::start(dir.path());
+        let ticket = daemons[0].guild(&["invite"]);
+        daemon.guild(&["join", ticket.trim(), "--name", &format!("Member {i}")]);
+        daemons.push(daemon);
+    }
+    (dirs, daemons)
+}
+
+fn wait_converged(daemons: &[&Daemon]) {
+    wait_until("every daemon to hold identical heads", CONVERGE, || {
+        let first = daemons[0].heads();
+        !first.as_array().unwrap().is_empty() && daemons.iter().all(|d| d.heads() == first)
+    });
+}
+
+fn member_names(daemon: &Daemon) -> Vec<String> {
+    daemon
+        .guild_json(&["members", "list"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn three_daemons_converge_after_offline_edits() {
+    let (_dirs, mut d) = community(3);
+    d[0].guild(&["members", "add", "Grace Hopper", "--team", "Platform"]);
+    wait_converged(&[&d[0], &d[1], &d[2]]);
+    assert_eq!(
+        member_names(&d[2]),
+        ["Ada", "Grace Hopper", "Member 1", "Member 2"]
+    );
+
+    // Each edits while the others are down.
+    for daemon in d.iter_mut() {
+        daemon.kill();
+    }
+    d[0].restart();
+    d[0].guild(&["members", "add", "Katherine Johnson"]);
+    d[0].guild(&["skills", "rate", "Discovery", "4"]);
+    d[0].kill();
+    d[1].restart();
+    d[1].guild(&["skills", "rate", "discovery", "3", "--grow"]);
+    d[1].guild(&["members", "update", "grace", "--team", "Payments"]);
+    d[1].guild(&["members", "add", "Dorothy Vaughan"]);
+    d[1].kill();
+    d[2].restart();
+    d[2].guild(&["skills", "rate", "Discovery", "can-teach"]);
+    d[2].guild(&["members", "update", "grace", "--team", "Data"]);
+    d[2].guild(&["members", "update", "grace", "--role", "Researcher"]);
+
+    // Back together: the joiners redial the founder's address from their tickets.
+    d[0].restart();
+    d[1].restart();
+    wait_converged(&[&d[0], &d[1], &d[2]]);
+
+    let members = d[0].guild_json(&["members", "list"]);
+    for daemon in &d[1..] {
+        assert_eq!(daemon.guild_json(&["members", "list"]), members);
+        assert_eq!(
+            daemon.guild_json(&["skills", "who", "Discovery"]),
+            d[0].guild_json(&["skills", "who", "Discovery"])
+        );
+    }
+    let names: Vec<_> = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "Ada",
+            "Dorothy Vaughan",
+            "Grace Hopper",
+            "Katherine Johnson",
+            "Member 1",
+            "Member 2"
+        ]
+    );
+    let grace = d[0].guild_json(&["members", "show", "grace"]);
+    // Concurrent edits of one field converge to one of the values; other fields merge.
+    assert!(
+        grace["team"] == "Payments" || grace["team"] == "Data",
+        "{grace}"
+    );
+    assert_eq!(grace["role"], "Researcher");
+    let who: Vec<_> = d[0].guild_json(&["skills", "who", "Discovery"])["helpers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(who, ["Ada", "Member 2", "Member 1"]);
+
+    // Status says so per peer.
+    let status = d[0].guild_json(&["status"]);
+    wait_until("the founder to report its peers in sync", CONVERGE, || {
+        let peers = d[0].guild_json(&["status"])["peers"].clone();
+        peers
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["in_sync"] == true)
+            .count()
+            == 2
+    });
+    assert_eq!(status["documents"], d[1].heads());
+}
+
+#[test]
+fn a_change_reaches_a_connected_peer_promptly() {
+    let (_dirs, d) = community(2);
+    wait_converged(&[&d[0], &d[1]]);
+    let started = Instant::now();
+    d[1].guild(&["members", "add", "Mary Jackson"]);
+    wait_until(
+        "the new member to reach the founder",
+        Duration::from_secs(10),
+        || member_names(&d[0]).contains(&"Mary Jackson".to_owned()),
+    );
+    eprintln!("push latency incl. two CLI runs: {:?}", started.elapsed());
+    wait_converged(&[&d[0], &d[1]]);
+}
+
+#[test]
+fn a_daemon_killed_mid_sync_restarts_and_converges_without_loss() {
+    let (_dirs, mut d) = community(2);
+    wait_converged(&[&d[0], &d[1]]);
+    // The joiner edits while the founder is down, the founder while the joiner is down.
+    d[0].kill();
+    d[1].restart();
+    d[1].guild(&["members", "add", "Offline Edit"]);
+    d[1].kill();
+    d[0].restart();
+    for i in 0..60 {
+        d[0].guild(&["members", "add", &format!("Newcomer {i:02}")]);
+    }
+    // Kill the joiner as soon as it starts receiving, then let it finish.
+    d[1].restart();
+    wait_until("the first new documents to arrive", CONVERGE, || {
+        d[1].heads().as_array().unwrap().len() > 4
+    });
+    d[1].kill();
+    d[1].restart();
+    wait_converged(&[&d[0], &d[1]]);
+    let names = member_names(&d[0]);
+    assert_eq!(names.len(), 2 + 60 + 1, "{names:?}");
+    assert!(names.contains(&"Offline Edit".to_owned()));
+    assert!(names.contains(&"Newcomer 59".to_owned()));
+    assert_eq!(member_names(&d[1]), names);
+}
+
+#[test]
+fn a_stranger_without_the_ticket_gets_no_community_data() {
+    let (_dirs, d) = community(2);
+    wait_converged(&[&d[0], &d[1]]);
+    let ours: Vec<Value> = d[0]
+        .heads()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|doc| doc["id"].clone())
+        .collect();
+
+    for init in [true, false] {
+        // A member of another community, and a daemon in no community at all.
+        let dir = tempfile::tempdir().unwrap();
+        let stranger = Daemon::start(dir.path());
+        if init {
+            stranger.guild(&["init", "--community", "Impostors", "--name", "Eve"]);
+        }
+        stranger.guild(&["peers", "add", &d[0].p2p_addr()]);
+        let stranger_id = stranger.guild_json(&["status"])["peer_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        wait_until("the member to turn the stranger away", CONVERGE, || {
+            d[0].log()
+                .contains(&format!("{stranger_id} is not a member of this community"))
+                || d[0]
+                    .log()
+                    .contains(&format!("peer {stranger_id}: wrong membership proof"))
+        });
+        let theirs = stranger.heads();
+        for doc in theirs.as_array().unwrap() {
+            assert!(!ours.contains(&doc["id"]), "stranger received {doc}");
+        }
+        assert!(
+            !stranger.guild_json(&["status"])["peers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["member"] == true)
+        );
+    }
+    // Members keep syncing meanwhile.
+    d[1].guild(&["members", "add", "Still Syncing"]);
+    wait_converged(&[&d[0], &d[1]]);
+}
+
+#[test]
+fn a_fresh_member_receives_a_large_community() {
+    let dir = tempfile::tempdir().unwrap();
+    let founder = Daemon::start(dir.path());
+    founder.guild(&["init", "--community", "Big", "--name", "Ada"]);
+    for i in 0..199 {
+        founder.guild(&[
+            "members",
+            "add",
+            &format!("Member {i:03}"),
+            "--team",
+            "Team",
+            "--interest",
+            "Discovery",
+        ]);
+    }
+    let joiner_dir = tempfile::tempdir().unwrap();
+    let joiner = Daemon::start(joiner_dir.path());
+    let ticket = founder.guild(&["invite"]);
+    let started = Instant::now();
+    joiner.guild(&["join", ticket.trim(), "--name", "Newcomer"]);
+    wait_converged(&[&founder, &joiner]);
+    let elapsed = started.elapsed();
+    let status = joiner.guild_json(&["status"]);
+    let received: u64 = status["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["bytes_received"].as_u64().unwrap())
+        .sum();
+    let documents = status["documents"].as_array().unwrap().len();
+    eprintln!(
+        "JOIN: {documents} documents, 201 members, in {elapsed:?}, {received} bytes received"
+    );
+    assert_eq!(member_names(&joiner).len(), 201);
+}
