@@ -8,7 +8,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use guild_tests::{Daemon, Options, wait_until};
+use guild_tests::{Daemon, Options};
 
 /// Two namespaces joined by a veth pair; removed on drop.
 struct Lan {
@@ -143,13 +143,15 @@ fn two_daemons_on_a_lan_find_each_other_by_mdns() {
     a.guild(&["members", "add", "Found By Mdns"]);
     b.restart();
 
-    wait_until(
-        "the LAN peer's change to arrive",
-        Duration::from_secs(60),
-        || {
-            b.guild(&["members", "list", "--json"])
-                .contains("Found By Mdns")
-        },
+    let arrived = guild_tests::poll_until(Duration::from_secs(60), || {
+        b.guild(&["members", "list", "--json"])
+            .contains("Found By Mdns")
+    });
+    assert!(
+        arrived,
+        "the change did not arrive over mDNS\n--- a ---\n{}\n--- b ---\n{}",
+        a.log(),
+        b.log()
     );
     assert!(b.log().contains("on the local network"), "{}", b.log());
 }

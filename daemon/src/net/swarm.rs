@@ -22,6 +22,9 @@ use super::wire;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 /// One request and its response, including applying a large batch on the far side.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// How often peers found on the LAN but not connected are dialled again (mDNS reports a
+/// peer once, and a first connection can fail, for example while the peer starts up).
+const LAN_REDIAL: Duration = Duration::from_secs(15);
 
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
@@ -197,6 +200,7 @@ pub fn spawn(config: NetConfig) -> anyhow::Result<(NetHandle, mpsc::UnboundedRec
         pending_dials: HashMap::new(),
         listen_addrs: Vec::new(),
         connections: HashMap::new(),
+        lan_peers: HashMap::new(),
     };
     tokio::spawn(event_loop.run(command_rx));
     Ok((
@@ -215,13 +219,17 @@ struct EventLoop {
     pending_dials: HashMap<ConnectionId, (Multiaddr, oneshot::Sender<Result<PeerId, NetError>>)>,
     listen_addrs: Vec<Multiaddr>,
     connections: HashMap<PeerId, Vec<(ConnectionId, Multiaddr)>>,
+    /// Peers mDNS currently reports on the local network.
+    lan_peers: HashMap<PeerId, Vec<Multiaddr>>,
 }
 
 impl EventLoop {
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        let mut lan_redial = tokio::time::interval(LAN_REDIAL);
         loop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                _ = lan_redial.tick() => self.dial_lan_peers(),
                 command = commands.recv() => match command {
                     Some(command) => self.on_command(command),
                     None => return,
@@ -348,19 +356,37 @@ impl EventLoop {
             }
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
                 for (peer, addr) in found {
-                    if !self.swarm.is_connected(&peer) {
-                        tracing::info!("discovered {peer} at {addr} on the local network");
-                        let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
-                            .addresses(vec![addr])
-                            .build();
-                        if let Err(e) = self.swarm.dial(opts) {
-                            tracing::debug!("dial {peer}: {e}");
+                    tracing::info!("discovered {peer} at {addr} on the local network");
+                    self.lan_peers.entry(peer).or_default().push(addr);
+                }
+                self.dial_lan_peers();
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Expired(gone))) => {
+                for (peer, addr) in gone {
+                    if let Some(addrs) = self.lan_peers.get_mut(&peer) {
+                        addrs.retain(|a| *a != addr);
+                        if addrs.is_empty() {
+                            self.lan_peers.remove(&peer);
                         }
                     }
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync_event(event),
             _ => {}
+        }
+    }
+
+    fn dial_lan_peers(&mut self) {
+        for (peer, addrs) in &self.lan_peers {
+            if self.swarm.is_connected(peer) {
+                continue;
+            }
+            let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(*peer)
+                .addresses(addrs.clone())
+                .build();
+            if let Err(e) = self.swarm.dial(opts) {
+                tracing::debug!("dial {peer}: {e}");
+            }
         }
     }
 
