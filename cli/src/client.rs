@@ -97,6 +97,12 @@ impl Client {
             .map(drop)
     }
 
+    /// A text (non-JSON) answer, such as the iCalendar export.
+    pub fn get_text(&self, path: &str) -> Result<String> {
+        let bytes: Vec<u8> = self.send_raw(self.request(Method::GET, path))?;
+        String::from_utf8(bytes).context("the daemon's answer is not UTF-8")
+    }
+
     fn request(&self, method: Method, path: &str) -> RequestBuilder {
         self.http
             .request(method, format!("{}{path}", self.base))
@@ -104,6 +110,16 @@ impl Client {
     }
 
     fn send<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T> {
+        let bytes = self.send_raw(request)?;
+        let bytes = if bytes.is_empty() {
+            &b"null"[..]
+        } else {
+            &bytes[..]
+        };
+        serde_json::from_slice(bytes).context("the daemon's answer is not what this CLI expects")
+    }
+
+    fn send_raw(&self, request: RequestBuilder) -> Result<Vec<u8>> {
         let response = request.send().map_err(|e| {
             if e.is_connect() {
                 anyhow!(Failure::Unreachable(format!(
@@ -122,11 +138,6 @@ impl Client {
                 .unwrap_or_else(|_| format!("the daemon answered {status}"));
             return Err(anyhow!(Failure::Refused(message)));
         }
-        let bytes = if bytes.is_empty() {
-            &b"null"[..]
-        } else {
-            &bytes[..]
-        };
-        serde_json::from_slice(bytes).context("the daemon's answer is not what this CLI expects")
+        Ok(bytes.to_vec())
     }
 }

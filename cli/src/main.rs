@@ -3,9 +3,11 @@
 //! found, conflict), 2 usage error, 3 the daemon is not reachable.
 
 mod client;
+mod community;
 mod members;
 mod network;
 mod output;
+mod sessions;
 mod skills;
 
 use std::path::PathBuf;
@@ -61,6 +63,32 @@ enum Cmd {
     /// The skills audit: a map for growing together, never a performance check.
     #[command(subcommand)]
     Skills(skills::SkillsCmd),
+    /// Meetups, away days, unconferences...: RSVPs, attendance, write-ups, agendas.
+    #[command(subcommand)]
+    Sessions(sessions::SessionsCmd),
+    /// Rolling leadership: the council rota.
+    Council {
+        #[command(subcommand)]
+        command: Option<community::CouncilCmd>,
+    },
+    /// Resources, guidelines and rituals.
+    #[command(subcommand)]
+    Knowledge(community::KnowledgeCmd),
+    /// Ask the community a question.
+    Ask {
+        title: String,
+        #[arg(long, default_value = "")]
+        body: String,
+    },
+    /// Answer a question (id, id prefix or title prefix).
+    Answer { question: String, body: String },
+    /// Questions and their answers.
+    Questions {
+        #[command(subcommand)]
+        command: Option<community::QuestionsCmd>,
+    },
+    /// Is the community thriving or waning?
+    Health,
     /// Print a ticket that lets a new member join this community.
     Invite,
     /// Join a community with a ticket from `guild invite` (on a daemon with no community yet).
@@ -140,6 +168,13 @@ fn run(cli: Cli) -> Result<()> {
             print_status(&status);
             Ok(())
         }
+        Cmd::Sessions(cmd) => sessions::run(&client, cmd, cli.json),
+        Cmd::Council { command } => community::council(&client, command, cli.json),
+        Cmd::Knowledge(cmd) => community::knowledge(&client, cmd, cli.json),
+        Cmd::Ask { title, body } => community::ask(&client, title, body, cli.json),
+        Cmd::Answer { question, body } => community::answer(&client, question, body, cli.json),
+        Cmd::Questions { command } => community::questions(&client, command, cli.json),
+        Cmd::Health => community::health(&client, cli.json),
         Cmd::Invite => network::invite(&client, cli.json),
         Cmd::Join {
             ticket,

@@ -2,6 +2,7 @@
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
+use crdt_model::api::NewStarter;
 use crdt_model::member::{Member, Profile};
 
 use crate::client::Client;
@@ -17,6 +18,9 @@ pub enum MembersCmd {
         /// Only members with this interest (case-insensitive).
         #[arg(long)]
         interest: Option<String>,
+        /// New starters (joined in the last 90 days): buddy and sessions attended.
+        #[arg(long, conflicts_with_all = ["team", "interest"])]
+        new: bool,
     },
     /// Add someone (they need not run Guild yet). Any role is welcome.
     Add {
@@ -59,6 +63,9 @@ pub struct ProfileArgs {
     /// Their onboarding buddy (member id, id prefix or name); "" clears it.
     #[arg(long)]
     buddy: Option<String>,
+    /// Willing (true) or not (false) to take a turn on the council.
+    #[arg(long)]
+    council_opt_in: Option<bool>,
 }
 
 impl ProfileArgs {
@@ -72,13 +79,34 @@ impl ProfileArgs {
             contact: self.contact,
             joined: self.joined,
             buddy: self.buddy,
+            council_opt_in: self.council_opt_in,
         }
     }
 }
 
 pub fn run(client: &Client, cmd: MembersCmd, json: bool) -> Result<()> {
     match cmd {
-        MembersCmd::List { team, interest } => {
+        MembersCmd::List { new: true, .. } => {
+            let starters: Vec<NewStarter> = client.get("/api/members/new")?;
+            if json {
+                return output::json(&starters);
+            }
+            let rows = starters.iter().map(|s| {
+                [
+                    s.name.clone(),
+                    s.joined.clone(),
+                    s.buddy
+                        .as_ref()
+                        .map_or("none yet".into(), |b| b.name.clone()),
+                    s.sessions_attended.to_string(),
+                    s.member_id.clone(),
+                ]
+            });
+            let table = output::table(&["name", "joined", "buddy", "sessions", "id"], rows);
+            output::print_table(table, "Nobody joined in the last 90 days.");
+            Ok(())
+        }
+        MembersCmd::List { team, interest, .. } => {
             let mut query = Vec::new();
             if let Some(team) = &team {
                 query.push(("team", team.as_str()));

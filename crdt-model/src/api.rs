@@ -169,3 +169,165 @@ pub struct StrengthsAndGaps {
     pub strengths: Vec<SkillSummary>,
     pub gaps: Vec<SkillSummary>,
 }
+
+// ----- sessions -----
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SessionView {
+    pub id: String,
+    pub title: String,
+    pub kind: String,
+    pub start: String,
+    pub end: String,
+    pub place: String,
+    pub online: String,
+    pub hosts: Vec<MemberRef>,
+    pub guests: Vec<String>,
+    pub description: String,
+    /// Member id -> going, maybe or not-going.
+    pub rsvps: std::collections::BTreeMap<String, String>,
+    pub attendance: Vec<MemberRef>,
+    pub notes: String,
+    pub proposals: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AgendaItem {
+    pub id: String,
+    pub title: String,
+    pub kind: String,
+    pub by: MemberRef,
+    pub votes: usize,
+    pub slot: Option<crate::session::Slot>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RsvpRequest {
+    pub status: String,
+    #[serde(default)]
+    pub member: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttendRequest {
+    /// Members who came (id, prefix or name); empty means me.
+    #[serde(default)]
+    pub members: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotesRequest {
+    /// Text added at the end of the write-up.
+    #[serde(default)]
+    pub append: Option<String>,
+    /// The whole write-up, replacing it (merged as a character diff).
+    #[serde(default)]
+    pub set: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProposeRequest {
+    pub title: String,
+    /// talk, discussion or help.
+    pub kind: String,
+    #[serde(default)]
+    pub member: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VoteRequest {
+    /// true votes, false withdraws the vote.
+    pub vote: bool,
+    #[serde(default)]
+    pub member: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleRequest {
+    /// How many of the best-voted proposals get a slot.
+    pub top: usize,
+    /// Start of the first slot, RFC 3339.
+    pub from: String,
+    pub minutes: u32,
+}
+
+// ----- council -----
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTermRequest {
+    pub start: String,
+    pub end: String,
+    /// Members (id, prefix or name).
+    pub leads: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TermView {
+    pub id: String,
+    pub start: String,
+    pub end: String,
+    pub leads: Vec<MemberRef>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CouncilView {
+    pub current: Vec<TermView>,
+    pub upcoming: Vec<TermView>,
+    pub past: Vec<TermView>,
+    /// Current members who have never led.
+    pub never_led: Vec<MemberRef>,
+}
+
+// ----- onboarding -----
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NewStarter {
+    pub member_id: String,
+    pub name: String,
+    pub joined: String,
+    pub buddy: Option<MemberRef>,
+    pub sessions_attended: usize,
+}
+
+// ----- knowledge -----
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EntryView {
+    pub id: String,
+    #[serde(flatten)]
+    pub entry: crate::knowledge::Entry,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct QuestionView {
+    pub id: String,
+    #[serde(flatten)]
+    pub question: crate::knowledge::Question,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AskRequest {
+    pub title: String,
+    #[serde(default)]
+    pub body: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerRequest {
+    pub body: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptRequest {
+    pub answer: String,
+}

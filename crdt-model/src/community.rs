@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use autosurgeon::{Hydrate, Reconcile};
 use serde::{Deserialize, Serialize};
 
+use crate::council::Term;
 use crate::skills::{DEFAULT_SKILLS, skill_key};
 use crate::text::{self, MAX_LINE, MAX_TEXT};
 use crate::{DocKind, GuildDoc, ModelError};
@@ -27,6 +28,9 @@ pub struct Community {
     pub skills: BTreeMap<String, SkillDef>,
     /// Every other document of the community, so a new member learns what to fetch.
     pub docs: BTreeMap<String, DocEntry>,
+    /// The council rota, keyed by term id.
+    #[autosurgeon(missing = "Default::default")]
+    pub council: BTreeMap<String, Term>,
 }
 
 #[derive(Clone, Debug, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
@@ -55,6 +59,7 @@ impl Community {
             created: now.into(),
             skills: BTreeMap::new(),
             docs: BTreeMap::new(),
+            council: BTreeMap::new(),
         };
         for skill in DEFAULT_SKILLS {
             community.add_skill(skill)?;

@@ -14,6 +14,8 @@ use crate::ModelError;
 pub enum DocKind {
     Community,
     Member,
+    Session,
+    Knowledge,
 }
 
 impl DocKind {
@@ -21,6 +23,8 @@ impl DocKind {
         match self {
             Self::Community => "community",
             Self::Member => "member",
+            Self::Session => "session",
+            Self::Knowledge => "knowledge",
         }
     }
 
@@ -28,6 +32,8 @@ impl DocKind {
         match s {
             "community" => Some(Self::Community),
             "member" => Some(Self::Member),
+            "session" => Some(Self::Session),
+            "knowledge" => Some(Self::Knowledge),
             _ => None,
         }
     }

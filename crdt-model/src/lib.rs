@@ -7,17 +7,24 @@
 //! - the **community** document: name, purpose, skill taxonomy and the index of every other
 //!   document, so a new member learns what to fetch;
 //! - one **member** document per person: profile plus that person's skills-audit ratings.
-//!   Split this way, most documents are written by one person and merges stay trivial.
+//!   Split this way, most documents are written by one person and merges stay trivial;
+//! - one **session** document per meetup, away day, unconference...;
+//! - one **knowledge** document: resources, guidelines, rituals, questions and answers.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod api;
 pub mod community;
+pub mod council;
 mod doc;
 mod error;
+pub mod health;
 mod id;
+pub mod knowledge;
 pub mod member;
+pub mod session;
 pub mod skills;
 pub mod text;
+pub mod when;
 
 pub use doc::{DocKind, GuildDoc};
 pub use error::ModelError;

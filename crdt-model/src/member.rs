@@ -39,6 +39,10 @@ pub struct Member {
     pub removed: bool,
     /// Keyed by [`skill_key`] so names compare case-insensitively.
     pub skills: BTreeMap<String, Rating>,
+    /// Willing to take a turn on the council.
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
+    pub council_opt_in: bool,
 }
 
 /// One self-rating in the skills audit.
@@ -80,6 +84,9 @@ pub struct Profile {
     pub joined: Option<String>,
     /// Member id of the onboarding buddy; an empty string clears it.
     pub buddy: Option<String>,
+    /// Willing to take a turn on the council.
+    #[serde(default)]
+    pub council_opt_in: Option<bool>,
 }
 
 impl Member {
@@ -100,6 +107,7 @@ impl Member {
             buddy: None,
             removed: false,
             skills: BTreeMap::new(),
+            council_opt_in: false,
         };
         member.apply(profile)?;
         Ok(member)
@@ -135,6 +143,9 @@ impl Member {
                 });
             }
             next.buddy = (!buddy.is_empty()).then_some(buddy);
+        }
+        if let Some(opt_in) = profile.council_opt_in {
+            next.council_opt_in = opt_in;
         }
         if let Some(interests) = &profile.interests {
             let mut clean: Vec<String> = Vec::new();

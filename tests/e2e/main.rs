@@ -2,6 +2,7 @@
 //! temporary data directories and port-0 listeners on 127.0.0.1.
 #![allow(clippy::unwrap_used)]
 
+mod community;
 mod mdns;
 mod single_node;
 mod sync;

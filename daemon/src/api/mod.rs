@@ -1,10 +1,15 @@
 //! guildd's local HTTP API: JSON over HTTP on a loopback address, token required.
 
 mod community;
+mod council;
 pub mod error;
 mod guard;
+mod health;
+mod ics;
+mod knowledge;
 mod members;
 mod network;
+mod sessions;
 mod skills;
 pub mod state;
 
@@ -26,6 +31,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/init", post(community::init))
         .route("/api/community", get(community::community))
         .route("/api/members", get(members::list).post(members::add))
+        .route("/api/members/new", get(health::new_starters))
         .route(
             "/api/members/{id}",
             get(members::show)
@@ -43,6 +49,31 @@ pub fn router(state: AppState) -> Router {
                 .post(network::add_peer)
                 .delete(network::remove_peer),
         )
+        .route("/api/sessions", get(sessions::list).post(sessions::add))
+        .route("/api/sessions/export.ics", get(sessions::export_ics))
+        .route("/api/sessions/{id}", get(sessions::show))
+        .route("/api/sessions/{id}/rsvp", put(sessions::rsvp))
+        .route("/api/sessions/{id}/attendance", post(sessions::attend))
+        .route("/api/sessions/{id}/notes", post(sessions::notes))
+        .route(
+            "/api/sessions/{id}/agenda",
+            get(sessions::agenda).post(sessions::propose),
+        )
+        .route(
+            "/api/sessions/{id}/agenda/{proposal}/vote",
+            put(sessions::vote),
+        )
+        .route("/api/sessions/{id}/schedule", post(sessions::schedule))
+        .route("/api/council", get(council::show).post(council::add_term))
+        .route("/api/council/suggest", get(council::suggest))
+        .route("/api/knowledge", get(knowledge::list).post(knowledge::add))
+        .route(
+            "/api/questions",
+            get(knowledge::questions).post(knowledge::ask),
+        )
+        .route("/api/questions/{id}/answers", post(knowledge::answer))
+        .route("/api/questions/{id}/accepted", put(knowledge::accept))
+        .route("/api/health", get(health::report))
         .route("/api/invite", get(network::invite))
         .route("/api/join", post(network::join))
         .fallback(|| async { ApiError::not_found("no such route") })

@@ -4,8 +4,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
+use crdt_model::api::MemberRef;
 use crdt_model::community::Community;
+use crdt_model::knowledge::Knowledge;
 use crdt_model::member::Member;
+use crdt_model::session::Session;
 use crdt_model::{DocKind, GuildDoc};
 
 use super::error::ApiError;
@@ -146,6 +149,103 @@ impl Shared {
                     .join(", ")
             ))),
         }
+    }
+}
+
+impl Shared {
+    /// Every session this daemon holds, by start time.
+    pub async fn sessions(&self) -> Result<Vec<Session>, ApiError> {
+        let community = self.community().await?;
+        let mut sessions = Vec::new();
+        for id in community.docs_of(DocKind::Session) {
+            if let Some(session) = self.read_doc::<Session>(id).await? {
+                sessions.push(session);
+            }
+        }
+        sessions.sort_by(|a, b| {
+            a.start_time()
+                .cmp(&b.start_time())
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        Ok(sessions)
+    }
+
+    /// A session by id, unique id prefix (4+ characters), or unique title (prefix),
+    /// case-insensitive.
+    pub async fn resolve_session(&self, key: &str) -> Result<Session, ApiError> {
+        let key = key.trim();
+        let sessions = self.sessions().await?;
+        if let Some(s) = sessions.iter().find(|s| s.id == key) {
+            return Ok(s.clone());
+        }
+        let lower = key.to_lowercase();
+        let mut found: Vec<&Session> = sessions
+            .iter()
+            .filter(|s| {
+                (key.len() >= 4 && s.id.starts_with(key)) || s.title.to_lowercase() == lower
+            })
+            .collect();
+        if found.is_empty() && !lower.is_empty() {
+            found = sessions
+                .iter()
+                .filter(|s| s.title.to_lowercase().starts_with(&lower))
+                .collect();
+        }
+        match found.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(ApiError::not_found(format!("no session {key:?}"))),
+            many => Err(ApiError::conflict(format!(
+                "{key:?} matches {} sessions; use the session id",
+                many.len()
+            ))),
+        }
+    }
+
+    /// The knowledge documents (normally one; two if two members created one concurrently
+    /// before syncing, in which case reads merge them and writes go to the first).
+    pub async fn knowledge(&self) -> Result<Vec<Knowledge>, ApiError> {
+        let community = self.community().await?;
+        let mut docs = Vec::new();
+        for id in community.docs_of(DocKind::Knowledge) {
+            if let Some(k) = self.read_doc::<Knowledge>(id).await? {
+                docs.push(k);
+            }
+        }
+        Ok(docs)
+    }
+
+    /// Names for member ids, for views; unknown ids keep the id as their name.
+    pub async fn member_refs(
+        &self,
+        ids: impl IntoIterator<Item = &String>,
+    ) -> Result<Vec<MemberRef>, ApiError> {
+        let members = self.members(true).await?;
+        Ok(ids
+            .into_iter()
+            .map(|id| MemberRef {
+                id: id.clone(),
+                name: members
+                    .iter()
+                    .find(|m| &m.id == id)
+                    .map_or_else(|| id.clone(), |m| m.name.clone()),
+            })
+            .collect())
+    }
+
+    /// The member a request acts for: `key` if given (someone who does not run Guild yet),
+    /// else me. Must be a current member.
+    pub async fn acting_member(&self, key: Option<&str>) -> Result<Member, ApiError> {
+        let key = match key {
+            Some(key) => key.to_owned(),
+            None => self.me()?,
+        };
+        self.resolve_member(&key).await.map_err(|e| {
+            if e.status == axum::http::StatusCode::NOT_FOUND {
+                ApiError::bad_request(format!("{} (only members can do this)", e.message))
+            } else {
+                e
+            }
+        })
     }
 }
 

@@ -459,8 +459,14 @@ impl Engine {
             }
         };
         result.unwrap_or_else(|e| {
+            if let SyncError::UnknownDoc(_) = e {
+                // Benign: a push can overtake the index entry announcing its document; the
+                // document is fetched once the index arrives. Not a strike.
+                tracing::debug!("request from {peer} dropped: {e}");
+                return refused(&e.to_string());
+            }
             tracing::warn!("request from {peer} dropped: {e}");
-            if matches!(e, SyncError::Doc(..) | SyncError::UnknownDoc(_)) {
+            if matches!(e, SyncError::Doc(..)) {
                 self.strike(peer, &e.to_string());
             }
             refused(&e.to_string())
@@ -600,25 +606,26 @@ impl Engine {
             if docs.iter().any(|d| self.is_community(d)) {
                 self.refresh_index().await;
             }
+            // The community document goes first: its index announces the others.
+            let mut ordered: Vec<String> = docs.iter().filter(|d| self.shareable(d)).cloned().collect();
+            ordered.sort_by_key(|d| !self.is_community(d));
+            let community_changed = docs.iter().any(|d| self.is_community(d));
             for peer in self.member_peers() {
-                for doc in docs.iter().filter(|d| self.shareable(d)) {
-                    let (engine, doc) = (self.clone(), doc.clone());
-                    tokio::spawn(async move {
-                        if let Err(e) = engine.push(peer, &doc).await {
+                let (engine, ordered) = (self.clone(), ordered.clone());
+                tokio::spawn(async move {
+                    for doc in &ordered {
+                        if let Err(e) = engine.push(peer, doc).await {
                             tracing::debug!("push of {doc} to {peer}: {e}");
                         }
-                    });
-                }
-                if docs.iter().any(|d| self.is_community(d)) {
-                    // The index may list documents we do not hold yet.
-                    let engine = self.clone();
-                    tokio::spawn(async move {
+                    }
+                    if community_changed {
+                        // The index may list documents we do not hold yet.
                         let missing = engine.missing_from_index();
                         if let Err(e) = engine.fetch(peer, missing).await {
                             tracing::debug!("fetch from {peer}: {e}");
                         }
-                    });
-                }
+                    }
+                });
             }
         }
     }

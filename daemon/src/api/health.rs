@@ -1,0 +1,51 @@
+//! Community health, and new starters' onboarding.
+
+use axum::extract::State;
+use crdt_model::api::NewStarter;
+use crdt_model::health::{self, ACTIVE_DAYS, HealthReport};
+
+use super::error::{ApiJson, ApiResult};
+use super::state::AppState;
+
+pub async fn report(State(state): State<AppState>) -> ApiResult<HealthReport> {
+    let community = state.community().await?;
+    let members = state.members(false).await?;
+    let sessions = state.sessions().await?;
+    let knowledge = state.knowledge().await?;
+    let today = time::OffsetDateTime::now_utc().date();
+    Ok(ApiJson(health::report(
+        &members,
+        &sessions,
+        &knowledge,
+        &community.skill_names(),
+        today,
+    )))
+}
+
+/// People who joined in the last 90 days: do they have a buddy, have they come to a session?
+pub async fn new_starters(State(state): State<AppState>) -> ApiResult<Vec<NewStarter>> {
+    let members = state.members(false).await?;
+    let sessions = state.sessions().await?;
+    let since = time::OffsetDateTime::now_utc().date() - time::Duration::days(ACTIVE_DAYS);
+    let mut out = Vec::new();
+    for m in members
+        .iter()
+        .filter(|m| crdt_model::when::date_of(&m.joined).is_some_and(|d| d >= since))
+    {
+        let buddy = match &m.buddy {
+            Some(id) => state.member_refs([id]).await?.pop(),
+            None => None,
+        };
+        out.push(NewStarter {
+            member_id: m.id.clone(),
+            name: m.name.clone(),
+            joined: m.joined.clone(),
+            buddy,
+            sessions_attended: sessions
+                .iter()
+                .filter(|s| s.attendance.contains_key(&m.id))
+                .count(),
+        });
+    }
+    Ok(ApiJson(out))
+}
