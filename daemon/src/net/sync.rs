@@ -607,7 +607,8 @@ impl Engine {
                 self.refresh_index().await;
             }
             // The community document goes first: its index announces the others.
-            let mut ordered: Vec<String> = docs.iter().filter(|d| self.shareable(d)).cloned().collect();
+            let mut ordered: Vec<String> =
+                docs.iter().filter(|d| self.shareable(d)).cloned().collect();
             ordered.sort_by_key(|d| !self.is_community(d));
             let community_changed = docs.iter().any(|d| self.is_community(d));
             for peer in self.member_peers() {
