@@ -7,6 +7,7 @@ mod community;
 mod members;
 mod network;
 mod output;
+mod relationships;
 mod sessions;
 mod skills;
 
@@ -89,6 +90,9 @@ enum Cmd {
     },
     /// Is the community thriving or waning?
     Health,
+    /// Your private map of stakeholders and influencers (only on your own devices).
+    #[command(subcommand)]
+    Relationships(relationships::RelationshipsCmd),
     /// Print a ticket that lets a new member join this community.
     Invite,
     /// Join a community with a ticket from `guild invite` (on a daemon with no community yet).
@@ -175,6 +179,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Answer { question, body } => community::answer(&client, question, body, cli.json),
         Cmd::Questions { command } => community::questions(&client, command, cli.json),
         Cmd::Health => community::health(&client, cli.json),
+        Cmd::Relationships(cmd) => relationships::run(&client, cmd, cli.json),
         Cmd::Invite => network::invite(&client, cli.json),
         Cmd::Join {
             ticket,

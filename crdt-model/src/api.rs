@@ -331,3 +331,40 @@ pub struct AnswerRequest {
 pub struct AcceptRequest {
     pub answer: String,
 }
+
+// ----- relationships (private) -----
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogRequest {
+    /// coffee, lunch, meeting, event, call, message or other.
+    pub kind: String,
+    /// `YYYY-MM-DD` [default: today].
+    #[serde(default)]
+    pub date: Option<String>,
+    #[serde(default)]
+    pub note: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerRequest {
+    /// How much help (1-100); the route says whether it was given or asked.
+    #[serde(default = "one")]
+    pub amount: i64,
+    #[serde(default)]
+    pub date: Option<String>,
+    #[serde(default)]
+    pub note: String,
+}
+
+fn one() -> i64 {
+    1
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PersonDetail {
+    pub standing: crate::relationships::Standing,
+    pub interactions: Vec<crate::relationships::Interaction>,
+    pub ledger: Vec<crate::relationships::LedgerEntry>,
+}

@@ -31,6 +31,19 @@ pub struct Community {
     /// The council rota, keyed by term id.
     #[autosurgeon(missing = "Default::default")]
     pub council: BTreeMap<String, Term>,
+    /// Open invitations, keyed by the hex SHA-256 of the ticket's invite nonce (the nonce
+    /// itself is only in the ticket).
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
+    pub invites: BTreeMap<String, Invitation>,
+}
+
+#[derive(Clone, Debug, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
+pub struct Invitation {
+    /// Member id of who invited.
+    pub by: String,
+    /// RFC 3339; the invitation is worthless after this.
+    pub expires: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
@@ -60,6 +73,7 @@ impl Community {
             skills: BTreeMap::new(),
             docs: BTreeMap::new(),
             council: BTreeMap::new(),
+            invites: BTreeMap::new(),
         };
         for skill in DEFAULT_SKILLS {
             community.add_skill(skill)?;

@@ -16,6 +16,8 @@ pub enum DocKind {
     Member,
     Session,
     Knowledge,
+    /// A member's private relationships; never in the community index.
+    Relationships,
 }
 
 impl DocKind {
@@ -25,6 +27,7 @@ impl DocKind {
             Self::Member => "member",
             Self::Session => "session",
             Self::Knowledge => "knowledge",
+            Self::Relationships => "relationships",
         }
     }
 
@@ -34,6 +37,7 @@ impl DocKind {
             "member" => Some(Self::Member),
             "session" => Some(Self::Session),
             "knowledge" => Some(Self::Knowledge),
+            "relationships" => Some(Self::Relationships),
             _ => None,
         }
     }

@@ -21,6 +21,8 @@ pub mod health;
 mod id;
 pub mod knowledge;
 pub mod member;
+pub mod relationships;
+pub mod roster;
 pub mod session;
 pub mod skills;
 pub mod text;

@@ -43,6 +43,11 @@ pub struct Member {
     #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
     pub council_opt_in: bool,
+    /// libp2p peer ids of this member's daemons (laptops) -> when each was added. Other
+    /// members' daemons sync only with devices of current members (see `roster`).
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
+    pub devices: BTreeMap<String, String>,
 }
 
 /// One self-rating in the skills audit.
@@ -108,6 +113,7 @@ impl Member {
             removed: false,
             skills: BTreeMap::new(),
             council_opt_in: false,
+            devices: BTreeMap::new(),
         };
         member.apply(profile)?;
         Ok(member)

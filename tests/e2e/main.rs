@@ -4,5 +4,6 @@
 
 mod community;
 mod mdns;
+mod private;
 mod single_node;
 mod sync;

@@ -245,7 +245,38 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
     });
     assert_eq!(status, 403);
 
+    let (status, _) = daemon.http(&HttpRequest {
+        headers: &[("Origin", "https://evil.example")],
+        ..HttpRequest::new("GET", "/api/members", Some(&token))
+    });
+    assert_eq!(status, 403, "a web page's Origin must be refused");
+    let big = format!(r#"{{"name": "{}"}}"#, "x".repeat(300 * 1024));
+    let (status, body) = daemon.http(&HttpRequest {
+        body: big.as_bytes(),
+        ..HttpRequest::new("POST", "/api/members", Some(&token))
+    });
+    assert_eq!(status, 413, "{body}");
+    let (status, _) = daemon.http(&HttpRequest {
+        body: big.as_bytes(),
+        ..HttpRequest::new("POST", "/api/members", None)
+    });
+    assert_eq!(status, 401);
+
     assert_eq!(daemon.heads(), before, "a refused request changed data");
+}
+
+#[test]
+fn secrets_are_owner_only_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let _daemon = Daemon::start(dir.path());
+    for file in ["api-token", "guild.redb", "identity.key"] {
+        let mode = std::fs::metadata(dir.path().join(file))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "{file} is readable by others: {mode:o}");
+    }
 }
 
 #[test]

@@ -235,6 +235,23 @@ fn a_fresh_member_receives_a_large_community() {
             "Discovery",
         ]);
     }
+    for i in 0..100 {
+        let (start, end) = (
+            format!("2026-{:02}-{:02}T18:00:00Z", 1 + i % 12, 1 + i % 28),
+            format!("2026-{:02}-{:02}T20:00:00Z", 1 + i % 12, 1 + i % 28),
+        );
+        founder.guild(&[
+            "sessions",
+            "add",
+            &format!("Session {i:03}"),
+            "--kind",
+            "meetup",
+            "--start",
+            &start,
+            "--end",
+            &end,
+        ]);
+    }
     let joiner_dir = tempfile::tempdir().unwrap();
     let joiner = Daemon::start(joiner_dir.path());
     let ticket = founder.guild(&["invite"]);

@@ -9,10 +9,10 @@ use crdt_model::council::{self, Suggestion, Term};
 use serde::Deserialize;
 
 use super::error::{ApiError, ApiJson, ApiQuery, ApiResult};
-use super::state::{AppState, new_id};
+use super::state::{AppState, clock, new_id};
 
 fn today() -> time::Date {
-    time::OffsetDateTime::now_utc().date()
+    clock().date()
 }
 
 pub async fn show(State(state): State<AppState>) -> ApiResult<CouncilView> {

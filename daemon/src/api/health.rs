@@ -5,14 +5,14 @@ use crdt_model::api::NewStarter;
 use crdt_model::health::{self, ACTIVE_DAYS, HealthReport};
 
 use super::error::{ApiJson, ApiResult};
-use super::state::AppState;
+use super::state::{AppState, clock};
 
 pub async fn report(State(state): State<AppState>) -> ApiResult<HealthReport> {
     let community = state.community().await?;
     let members = state.members(false).await?;
     let sessions = state.sessions().await?;
     let knowledge = state.knowledge().await?;
-    let today = time::OffsetDateTime::now_utc().date();
+    let today = clock().date();
     Ok(ApiJson(health::report(
         &members,
         &sessions,
@@ -26,7 +26,7 @@ pub async fn report(State(state): State<AppState>) -> ApiResult<HealthReport> {
 pub async fn new_starters(State(state): State<AppState>) -> ApiResult<Vec<NewStarter>> {
     let members = state.members(false).await?;
     let sessions = state.sessions().await?;
-    let since = time::OffsetDateTime::now_utc().date() - time::Duration::days(ACTIVE_DAYS);
+    let since = clock().date() - time::Duration::days(ACTIVE_DAYS);
     let mut out = Vec::new();
     for m in members
         .iter()

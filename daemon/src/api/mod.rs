@@ -9,6 +9,7 @@ mod ics;
 mod knowledge;
 mod members;
 mod network;
+pub mod relationships;
 mod sessions;
 mod skills;
 pub mod state;
@@ -74,6 +75,24 @@ pub fn router(state: AppState) -> Router {
         .route("/api/questions/{id}/answers", post(knowledge::answer))
         .route("/api/questions/{id}/accepted", put(knowledge::accept))
         .route("/api/health", get(health::report))
+        .route(
+            "/api/relationships",
+            get(relationships::list).post(relationships::add),
+        )
+        .route("/api/relationships/due", get(relationships::due))
+        .route(
+            "/api/relationships/{person}",
+            get(relationships::show).patch(relationships::update),
+        )
+        .route("/api/relationships/{person}/log", post(relationships::log))
+        .route(
+            "/api/relationships/{person}/deposit",
+            post(relationships::deposit),
+        )
+        .route(
+            "/api/relationships/{person}/withdraw",
+            post(relationships::withdraw),
+        )
         .route("/api/invite", get(network::invite))
         .route("/api/join", post(network::join))
         .fallback(|| async { ApiError::not_found("no such route") })

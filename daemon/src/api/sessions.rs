@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::error::{ApiError, ApiJson, ApiQuery, ApiResult};
 use super::ics;
-use super::state::{AppState, new_id, now};
+use super::state::{AppState, clock, new_id, now};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,7 +27,7 @@ pub async fn list(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> ApiResult<Vec<SessionView>> {
-    let now = time::OffsetDateTime::now_utc();
+    let now = clock();
     let keep: fn(&Session, time::OffsetDateTime) -> bool = match query.when.as_deref() {
         None | Some("") | Some("all") => |_, _| true,
         Some("upcoming") => |s, now| s.is_upcoming(now),
@@ -119,9 +119,7 @@ pub async fn attend(
     }
     let (now, _) = now();
     let (session, ()) = change(&state, &key, |s| {
-        if s.start_time()
-            .is_some_and(|t| t > time::OffsetDateTime::now_utc())
-        {
+        if s.start_time().is_some_and(|t| t > clock()) {
             return Err(ModelError::Invalid {
                 field: "attendance",
                 reason: format!("{:?} has not started yet", s.title),

@@ -260,9 +260,22 @@ fn live(member: Member) -> Result<Member, ApiError> {
     }
 }
 
+/// The daemon's clock. `GUILD_CLOCK_OFFSET_SECS` shifts it (tests use it to run daemons whose
+/// clocks disagree by hours, as laptops' clocks do).
+pub fn clock() -> time::OffsetDateTime {
+    static OFFSET: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    let offset = *OFFSET.get_or_init(|| {
+        std::env::var("GUILD_CLOCK_OFFSET_SECS")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    });
+    time::OffsetDateTime::now_utc() + time::Duration::seconds(offset)
+}
+
 /// Current time as RFC 3339 and today's date, the two forms the model stores.
 pub fn now() -> (String, String) {
-    let now = time::OffsetDateTime::now_utc();
+    let now = clock();
     let rfc3339 = now
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();

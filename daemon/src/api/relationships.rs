@@ -1,0 +1,213 @@
+//! The member's private relationships: stakeholders, interactions, the social-capital
+//! ledger, and who is due a reconnect. The document lives only on the member's devices.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use crdt_model::api::{LedgerRequest, LogRequest, PersonDetail};
+use crdt_model::relationships::{PersonFields, Relationships, Standing};
+use crdt_model::{GuildDoc, ModelError};
+
+use super::error::{ApiError, ApiJson, ApiResult};
+use super::state::{AppState, clock, new_id, now};
+
+/// Metadata key holding the id of this member's private document.
+pub const META_PRIVATE_DOC: &str = "private_doc";
+
+fn today() -> time::Date {
+    clock().date()
+}
+
+async fn private_id(state: &AppState) -> Result<Option<String>, ApiError> {
+    let stored = state
+        .repo
+        .store()
+        .meta(META_PRIVATE_DOC)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(stored.and_then(|b| String::from_utf8(b).ok()))
+}
+
+async fn read(state: &AppState) -> Result<Relationships, ApiError> {
+    let me = state.me()?;
+    match private_id(state).await? {
+        Some(id) => Ok(state
+            .read_doc::<Relationships>(&id)
+            .await?
+            .unwrap_or_else(|| Relationships::new(&id, &me))),
+        None => Ok(Relationships::new("", &me)),
+    }
+}
+
+/// Changes the private document, creating it on first use.
+async fn change<R>(
+    state: &AppState,
+    edit: impl FnOnce(&mut Relationships) -> Result<R, ModelError>,
+) -> Result<R, ApiError> {
+    let me = state.me()?;
+    let existing = private_id(state).await?;
+    let id = existing.clone().unwrap_or_else(new_id);
+    let mut tx = state.repo.begin(&[&id]).await;
+    let result = if state.repo.contains(&id) {
+        Relationships::update(tx.doc(&id)?, edit)?
+    } else {
+        let mut doc = Relationships::new(&id, &me);
+        let r = edit(&mut doc)?;
+        doc.write(tx.create(&id)?)?;
+        if existing.is_none() {
+            tx.put_meta(META_PRIVATE_DOC, id.as_bytes());
+        }
+        r
+    };
+    tx.commit().await?;
+    Ok(result)
+}
+
+/// A person by id, id prefix or name prefix, case-insensitive.
+fn resolve(r: &Relationships, key: &str) -> Result<String, ApiError> {
+    let lower = key.trim().to_lowercase();
+    let found: Vec<&String> = r
+        .people
+        .iter()
+        .filter(|(id, p)| {
+            *id == key
+                || (key.len() >= 4 && id.starts_with(key))
+                || p.name.to_lowercase().starts_with(&lower)
+        })
+        .map(|(id, _)| id)
+        .collect();
+    if let Some(exact) = r
+        .people
+        .iter()
+        .find(|(_, p)| p.name.to_lowercase() == lower)
+    {
+        return Ok(exact.0.clone());
+    }
+    match found.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(ApiError::not_found(format!(
+            "no person {key:?} in your relationships"
+        ))),
+        _ => Err(ApiError::conflict(format!(
+            "{key:?} matches several people; use the id"
+        ))),
+    }
+}
+
+fn standing(r: &Relationships, id: &str) -> Result<Standing, ApiError> {
+    r.standings(today())
+        .into_iter()
+        .find(|s| s.id == id)
+        .ok_or_else(|| ApiError::not_found(format!("no person {id:?}")))
+}
+
+pub async fn list(State(state): State<AppState>) -> ApiResult<Vec<Standing>> {
+    Ok(ApiJson(read(&state).await?.standings(today())))
+}
+
+pub async fn due(State(state): State<AppState>) -> ApiResult<Vec<Standing>> {
+    Ok(ApiJson(read(&state).await?.due(today())))
+}
+
+pub async fn add(
+    State(state): State<AppState>,
+    ApiJson(fields): ApiJson<PersonFields>,
+) -> Result<(StatusCode, ApiJson<Standing>), ApiError> {
+    let (_, today_str) = now();
+    let id = new_id();
+    let r = change(&state, |r| {
+        r.add_person(&id, &fields, &today_str)?;
+        Ok(r.clone())
+    })
+    .await?;
+    Ok((StatusCode::CREATED, ApiJson(standing(&r, &id)?)))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+) -> ApiResult<PersonDetail> {
+    let r = read(&state).await?;
+    let id = resolve(&r, &key)?;
+    let mut interactions: Vec<_> = r
+        .interactions
+        .values()
+        .filter(|i| i.person == id)
+        .cloned()
+        .collect();
+    interactions.sort_by(|a, b| b.date.cmp(&a.date));
+    let mut ledger: Vec<_> = r
+        .ledger
+        .values()
+        .filter(|l| l.person == id)
+        .cloned()
+        .collect();
+    ledger.sort_by(|a, b| b.date.cmp(&a.date));
+    Ok(ApiJson(PersonDetail {
+        standing: standing(&r, &id)?,
+        interactions,
+        ledger,
+    }))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    ApiJson(fields): ApiJson<PersonFields>,
+) -> ApiResult<Standing> {
+    let id = resolve(&read(&state).await?, &key)?;
+    let r = change(&state, |r| {
+        r.update_person(&id, &fields)?;
+        Ok(r.clone())
+    })
+    .await?;
+    Ok(ApiJson(standing(&r, &id)?))
+}
+
+pub async fn log(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    ApiJson(req): ApiJson<LogRequest>,
+) -> ApiResult<Standing> {
+    let person = resolve(&read(&state).await?, &key)?;
+    let date = req.date.unwrap_or_else(|| now().1);
+    let id = new_id();
+    let r = change(&state, |r| {
+        r.log(&id, &person, &date, &req.kind, &req.note)?;
+        Ok(r.clone())
+    })
+    .await?;
+    Ok(ApiJson(standing(&r, &person)?))
+}
+
+async fn ledger(state: &AppState, key: &str, req: LedgerRequest, sign: i64) -> ApiResult<Standing> {
+    if req.amount <= 0 {
+        return Err(ApiError::bad_request(format!(
+            "amount {} must be at least 1",
+            req.amount
+        )));
+    }
+    let person = resolve(&read(state).await?, key)?;
+    let date = req.date.unwrap_or_else(|| now().1);
+    let id = new_id();
+    let r = change(state, |r| {
+        r.record(&id, &person, &date, sign * req.amount, &req.note)?;
+        Ok(r.clone())
+    })
+    .await?;
+    Ok(ApiJson(standing(&r, &person)?))
+}
+
+pub async fn deposit(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    ApiJson(req): ApiJson<LedgerRequest>,
+) -> ApiResult<Standing> {
+    ledger(&state, &key, req, 1).await
+}
+
+pub async fn withdraw(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    ApiJson(req): ApiJson<LedgerRequest>,
+) -> ApiResult<Standing> {
+    ledger(&state, &key, req, -1).await
+}
