@@ -106,6 +106,11 @@ enum Cmd {
         #[arg(long)]
         team: Option<String>,
     },
+    /// Your own laptops: link another one so it syncs your private data too.
+    Devices {
+        #[command(subcommand)]
+        command: Option<network::DevicesCmd>,
+    },
     /// Peers: connected daemons and addresses to keep dialling.
     Peers {
         #[command(subcommand)]
@@ -196,6 +201,7 @@ fn run(cli: Cli) -> Result<()> {
             network::join(&client, ticket, me, cli.json)
         }
         Cmd::Peers { command } => network::peers(&client, command, cli.json),
+        Cmd::Devices { command } => network::devices(&client, command, cli.json),
         Cmd::Members(cmd) => members::run(&client, cmd, cli.json),
         Cmd::Skills(cmd) => skills::run(&client, cmd, cli.json),
     }

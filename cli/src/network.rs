@@ -2,7 +2,10 @@
 
 use anyhow::Result;
 use clap::Subcommand;
-use crdt_model::api::{AddPeerRequest, InitResponse, Invite, JoinRequest, PeerStatus, Peers};
+use crdt_model::api::{
+    AddPeerRequest, DeviceJoinRequest, DeviceLink, DeviceStatus, InitResponse, Invite, JoinRequest,
+    PeerStatus, Peers,
+};
 use crdt_model::member::Profile;
 
 use crate::client::Client;
@@ -19,6 +22,69 @@ pub enum PeersCmd {
     Remove { multiaddr: String },
     /// Connected peers, their addresses and the last sync with each (the default).
     List,
+}
+
+#[derive(Subcommand)]
+pub enum DevicesCmd {
+    /// Print a code that makes another laptop one of your devices.
+    Link,
+    /// On your other laptop (fresh data directory): become the member the code belongs to.
+    Join { code: String },
+    /// Your devices, and which are connected (the default).
+    List,
+}
+
+pub fn devices(client: &Client, cmd: Option<DevicesCmd>, json: bool) -> Result<()> {
+    match cmd.unwrap_or(DevicesCmd::List) {
+        DevicesCmd::Link => {
+            let link: DeviceLink = client.post("/api/devices/link", &serde_json::json!({}))?;
+            if json {
+                return output::json(&link);
+            }
+            println!("{}", link.code);
+            eprintln!("On your other laptop: guild devices join <code>");
+            eprintln!(
+                "It holds your community's secret and your private device secret: share it with nobody."
+            );
+            Ok(())
+        }
+        DevicesCmd::Join { code } => {
+            let joined: InitResponse =
+                client.post("/api/devices/join", &DeviceJoinRequest { code })?;
+            if json {
+                return output::json(&joined);
+            }
+            println!(
+                "This laptop is now a device of member {} in community {}",
+                joined.member_id, joined.community_id
+            );
+            Ok(())
+        }
+        DevicesCmd::List => {
+            let devices: Vec<DeviceStatus> = client.get("/api/devices")?;
+            if json {
+                return output::json(&devices);
+            }
+            let rows = devices.iter().map(|d| {
+                [
+                    d.peer_id.clone(),
+                    d.added.clone(),
+                    if d.this_device {
+                        "this laptop".into()
+                    } else if d.connected {
+                        "connected".into()
+                    } else {
+                        "offline".into()
+                    },
+                ]
+            });
+            output::print_table(
+                output::table(&["peer", "added", "state"], rows),
+                "No devices.",
+            );
+            Ok(())
+        }
+    }
 }
 
 pub fn invite(client: &Client, json: bool) -> Result<()> {

@@ -368,3 +368,26 @@ pub struct PersonDetail {
     pub interactions: Vec<crate::relationships::Interaction>,
     pub ledger: Vec<crate::relationships::LedgerEntry>,
 }
+
+// ----- devices -----
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DeviceLink {
+    /// Give this to your other laptop: `guild devices join CODE`. It holds your community's
+    /// secret and your device secret: share it with nobody.
+    pub code: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceJoinRequest {
+    pub code: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DeviceStatus {
+    pub peer_id: String,
+    pub added: String,
+    pub this_device: bool,
+    pub connected: bool,
+}

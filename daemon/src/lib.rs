@@ -19,7 +19,6 @@ use tokio::task::JoinHandle;
 use api::state::{META_COMMUNITY, META_ME};
 use api::{AppState, Identity, Shared};
 use net::Network;
-use net::membership::Membership;
 use net::swarm::NetConfig;
 use repo::Repo;
 use store::Store;
@@ -70,15 +69,7 @@ impl Daemon {
             community: meta_string(&store, META_COMMUNITY)?,
             me: meta_string(&store, META_ME)?,
         };
-        let membership = match (&identity.community, store.meta(net::META_SECRET)?) {
-            (Some(community), Some(secret)) => {
-                let secret: [u8; 32] = secret
-                    .try_into()
-                    .map_err(|_| anyhow::anyhow!("the stored community secret is damaged"))?;
-                Some(Membership::new(community.clone(), secret))
-            }
-            _ => None,
-        };
+        let membership = net::stored_membership(&store, identity.community.as_deref())?;
         let repo = Arc::new(Repo::open(store)?);
         let network = Network::start(
             repo.clone(),

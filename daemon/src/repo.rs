@@ -4,12 +4,19 @@
 //! transactions never deadlock), change them, `commit()`. Commit appends each document's
 //! incremental bytes to the store and returns only once they are durable. The locks are held
 //! until then, so nobody reads a change that is not yet on disk, and if the commit fails the
-//! documents are reloaded from the store: nothing unsaved stays visible.
+//! documents are reloaded from the store: nothing unsaved stays visible. If the store cannot
+//! even be read back (a failing disk), a document is rolled back in memory to the heads it had
+//! when the transaction locked it.
+//!
+//! Loading is strict ([`load_stored`]): a stored base or change that fails its checksum, does
+//! not parse, or depends on a change that is not stored is an error naming the document, never
+//! a document silently missing its tail (Automerge's own `load_incremental` skips a damaged
+//! tail with only a log line).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
-use automerge::AutoCommit;
+use automerge::{AutoCommit, ChangeHash, LoadOptions, OnPartialLoad, VerificationMode};
 use thiserror::Error;
 use tokio::sync::{Mutex, OwnedMutexGuard, broadcast};
 
@@ -102,15 +109,28 @@ impl Repo {
         wanted.sort_unstable();
         wanted.dedup();
         let mut locked = BTreeMap::new();
+        let mut before = HashMap::new();
         for id in wanted {
             let slot = self.read_slots().get(id).cloned();
             if let Some(slot) = slot {
-                locked.insert(id.to_owned(), slot.lock_owned().await);
+                let mut guard = slot.lock_owned().await;
+                if guard.stored {
+                    before.insert(
+                        id.to_owned(),
+                        Before {
+                            heads: guard.doc.get_heads(),
+                            next_seq: guard.next_seq,
+                            since_compact: guard.since_compact,
+                        },
+                    );
+                }
+                locked.insert(id.to_owned(), guard);
             }
         }
         Txn {
             repo: self,
             locked,
+            before,
             meta: Vec::new(),
             committed: false,
         }
@@ -125,30 +145,89 @@ impl Repo {
         self.slots.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Puts a document back to its durable state (after a failed or abandoned change).
-    fn reload(&self, id: &str, slot: &mut Slot) {
-        match self.store.load(id) {
+    /// Puts a document back to its durable state (after a failed or abandoned change):
+    /// what the store holds, or if the store cannot be read, the state `before` the change.
+    fn reload(&self, id: &str, slot: &mut Slot, before: Option<&Before>) {
+        let error = match self.store.load(id) {
             Ok(Some(stored)) => match slot_from(stored) {
-                Ok(fresh) => *slot = fresh,
-                Err(e) => tracing::error!("cannot reload {id}: {e}"),
+                Ok(fresh) => {
+                    *slot = fresh;
+                    return;
+                }
+                Err(e) => e,
             },
             Ok(None) => {
                 self.write_slots().remove(id);
+                return;
             }
-            Err(e) => tracing::error!("cannot reload {id}: {e}"),
+            Err(e) => e.into(),
+        };
+        tracing::error!("cannot reload {id} from the store ({error}); rolling back in memory");
+        let Some(before) = before else {
+            // Created by this transaction and never stored: it must not stay visible.
+            self.write_slots().remove(id);
+            return;
+        };
+        match slot.doc.fork_at(&before.heads) {
+            Ok(mut doc) => {
+                // Everything up to `before` is stored: incremental saves start from here.
+                doc.save_incremental();
+                slot.doc = doc;
+                slot.next_seq = before.next_seq;
+                slot.since_compact = before.since_compact;
+            }
+            Err(e) => {
+                // Cannot happen (the heads were this document's); never serve unsaved data.
+                tracing::error!("cannot roll back {id} ({e}); dropping it from memory");
+                self.write_slots().remove(id);
+            }
         }
     }
 }
 
-fn slot_from(stored: StoredDoc) -> Result<Slot, RepoError> {
-    let corrupt = |e: automerge::AutomergeError| RepoError::Corrupt {
+/// A locked document's durable state when the transaction took it.
+struct Before {
+    heads: Vec<ChangeHash>,
+    next_seq: u64,
+    since_compact: u64,
+}
+
+/// Loads a stored document strictly: every chunk must parse and pass its checksum, and every
+/// change's dependencies must be present. Public for the fuzz target `load_document`.
+pub fn load_stored(stored: &StoredDoc) -> Result<AutoCommit, RepoError> {
+    let corrupt = |reason: String| RepoError::Corrupt {
         id: stored.id.clone(),
-        reason: e.to_string(),
+        reason,
     };
-    let mut doc = AutoCommit::load(&stored.base).map_err(corrupt)?;
-    for (_, chunk) in &stored.changes {
-        doc.load_incremental(chunk).map_err(corrupt)?;
+    if stored.base.is_empty() {
+        return Err(corrupt("its stored base is empty".into()));
     }
+    // One strict load of base and changes together: Automerge reads concatenated chunks,
+    // and only a whole load can refuse a damaged tail (OnPartialLoad::Error).
+    let mut all = Vec::with_capacity(
+        stored.base.len() + stored.changes.iter().map(|(_, c)| c.len()).sum::<usize>(),
+    );
+    all.extend_from_slice(&stored.base);
+    for (_, chunk) in &stored.changes {
+        all.extend_from_slice(chunk);
+    }
+    let options = LoadOptions::new()
+        .on_partial_load(OnPartialLoad::Error)
+        .verification_mode(VerificationMode::Check);
+    let mut doc =
+        AutoCommit::load_with_options(&all, options).map_err(|e| corrupt(e.to_string()))?;
+    let missing = doc.get_missing_deps(&[]);
+    if !missing.is_empty() {
+        return Err(corrupt(format!(
+            "{} change(s) it depends on are not stored",
+            missing.len()
+        )));
+    }
+    Ok(doc)
+}
+
+fn slot_from(stored: StoredDoc) -> Result<Slot, RepoError> {
+    let mut doc = load_stored(&stored)?;
     // Everything loaded is already stored: the next save_incremental starts from here.
     doc.save_incremental();
     Ok(Slot {
@@ -163,6 +242,8 @@ fn slot_from(stored: StoredDoc) -> Result<Slot, RepoError> {
 pub struct Txn<'r> {
     repo: &'r Repo,
     locked: BTreeMap<String, OwnedMutexGuard<Slot>>,
+    /// Durable state of each locked, stored document, to roll back to if all else fails.
+    before: HashMap<String, Before>,
     meta: Vec<Op>,
     committed: bool,
 }
@@ -227,6 +308,10 @@ impl Txn<'_> {
             }
             touched.push(id.clone());
             if !slot.stored || slot.since_compact + 1 >= COMPACT_EVERY {
+                if slot.stored {
+                    // Logged so the crash harness can kill the daemon mid-compaction.
+                    tracing::debug!("compacting {id}: folding {} changes", slot.since_compact);
+                }
                 ops.push(Op::Compact {
                     doc: id.clone(),
                     base: slot.doc.save(),
@@ -252,7 +337,7 @@ impl Txn<'_> {
         if let Err(e) = written {
             for id in &touched {
                 if let Some(slot) = self.locked.get_mut(id) {
-                    self.repo.reload(id, slot);
+                    self.repo.reload(id, slot, self.before.get(id));
                 }
             }
             return Err(e.into());
@@ -279,7 +364,79 @@ impl Drop for Txn<'_> {
             slot.doc.rollback();
             let unsaved = !slot.stored || !slot.doc.save_incremental().is_empty();
             if unsaved {
-                repo.reload(id, slot);
+                repo.reload(id, slot, self.before.get(id));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use automerge::transaction::Transactable;
+    use automerge::{ROOT, ReadDoc};
+
+    use super::*;
+
+    /// A base and three incremental changes, as the store holds them.
+    fn stored() -> StoredDoc {
+        let mut doc = AutoCommit::new();
+        doc.put(ROOT, "name", "Ada").unwrap();
+        let base = doc.save();
+        let mut changes = Vec::new();
+        for (seq, team) in ["Platform", "Payments", "Data"].iter().enumerate() {
+            doc.put(ROOT, "team", *team).unwrap();
+            changes.push((seq as u64, doc.save_incremental()));
+        }
+        StoredDoc {
+            id: "doc1".into(),
+            base,
+            changes,
+        }
+    }
+
+    #[test]
+    fn intact_documents_load_with_every_change() {
+        let doc = load_stored(&stored()).unwrap();
+        let (team, _) = doc.get(ROOT, "team").unwrap().unwrap();
+        assert_eq!(team.as_str(), Some("Data"));
+    }
+
+    #[test]
+    fn damaged_or_missing_changes_are_refused_not_skipped() {
+        type Damage = fn(&mut StoredDoc);
+        let cases: [(&str, Damage); 5] = [
+            ("a flipped byte in the last change", |s| {
+                let last = &mut s.changes[2].1;
+                let at = last.len() - 3;
+                last[at] ^= 0xff;
+            }),
+            ("a truncated last change", |s| {
+                let last = &mut s.changes[2].1;
+                last.truncate(last.len() / 2);
+            }),
+            ("a change missing in the middle", |s| {
+                s.changes.remove(1);
+            }),
+            ("a flipped byte in the base", |s| {
+                let at = s.base.len() / 2;
+                s.base[at] ^= 0xff;
+            }),
+            ("an empty base", |s| s.base.clear()),
+        ];
+        for (what, damage) in cases {
+            let mut s = stored();
+            damage(&mut s);
+            match load_stored(&s) {
+                Err(e @ RepoError::Corrupt { .. }) => {
+                    let message = e.to_string();
+                    assert!(message.contains("doc1"), "{what}: {message}");
+                    assert!(
+                        message.contains("re-sync it from a peer"),
+                        "{what}: {message}"
+                    );
+                }
+                Err(e) => panic!("{what}: wrong error {e}"),
+                Ok(_) => panic!("{what}: loaded anyway"),
             }
         }
     }

@@ -14,6 +14,15 @@
 //! Loading a document is `load(base)` followed by `load_incremental` of its changes in
 //! sequence order. Compaction writes a new base and deletes the folded changes in the same
 //! transaction, so a crash leaves either the old base plus changes or the new base.
+//!
+//! Faults (see the README's guarantees):
+//! - every commit is two-phase, so a damaged latest commit is reported, never silently rolled
+//!   back to the one before (which would drop an acknowledged write);
+//! - every open verifies the checksum of every page (`set_check_integrity_on_open`): a file
+//!   truncated or altered outside redb refuses to open with [`StoreError::Damaged`];
+//! - a failed write (a full disk) is refused with a message saying so, and once redb has
+//!   seen an I/O error every later write is refused until the daemon restarts (redb's rule:
+//!   its in-memory state can no longer be trusted to match the file).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -37,6 +46,10 @@ const MAX_GROUP: usize = 512;
 pub enum StoreError {
     #[error("another guild daemon is using this data directory ({0})")]
     InUse(String),
+    #[error(
+        "the store {path} is damaged ({detail}); restore it from a backup, or move the data directory aside and join the community again to re-sync from a peer"
+    )]
+    Damaged { path: String, detail: String },
     #[error("cannot open the store {path}: {source}")]
     Open {
         path: String,
@@ -116,16 +129,23 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the store and starts its writer thread.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let builder = Database::builder();
-        let db = builder.create(path).map_err(|source| match source {
-            redb::DatabaseError::DatabaseAlreadyOpen => {
-                StoreError::InUse(path.display().to_string())
-            }
-            source => StoreError::Open {
-                path: path.display().to_string(),
-                source,
-            },
-        })?;
+        let mut builder = Database::builder();
+        // Verify every page at every open: a file damaged outside redb (a bad disk, a stray
+        // write, a truncation) is refused instead of trusted. The store is small, so this
+        // costs little.
+        builder.set_check_integrity_on_open(true);
+        builder.set_repair_callback(|_| {
+            tracing::warn!("guild.redb was not closed cleanly (a crash?): checking it");
+        });
+        // `create` would initialise a fresh, empty database over a file whose header was
+        // wiped, silently losing everything in it: an existing file is only ever opened.
+        let existing = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
+        let db = if existing {
+            builder.open(path)
+        } else {
+            builder.create(path)
+        }
+        .map_err(|source| open_error(path, source))?;
         restrict_permissions(path);
         let db = Arc::new(db);
         {
@@ -215,7 +235,57 @@ impl Store {
     }
 }
 
+/// Sorts an open failure into "in use", "damaged" and everything else (permissions...).
+fn open_error(path: &Path, source: redb::DatabaseError) -> StoreError {
+    let path = path.display().to_string();
+    let damaged = |detail: String| StoreError::Damaged {
+        path: path.clone(),
+        detail,
+    };
+    match source {
+        redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse(path),
+        redb::DatabaseError::Storage(redb::StorageError::Corrupted(detail)) => damaged(detail),
+        redb::DatabaseError::Storage(redb::StorageError::Io(e))
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof
+            ) =>
+        {
+            damaged(e.to_string())
+        }
+        redb::DatabaseError::UpgradeRequired(_) => damaged(source.to_string()),
+        source => StoreError::Open { path, source },
+    }
+}
+
+/// The I/O error behind a store error, if that is what it is.
+fn io_error(e: &StoreError) -> Option<&std::io::Error> {
+    match e {
+        StoreError::Redb(redb::Error::Io(io)) => Some(io),
+        _ => None,
+    }
+}
+
+fn is_previous_io(e: &StoreError) -> bool {
+    matches!(e, StoreError::Redb(redb::Error::PreviousIo))
+}
+
+/// A commit failure as the person who made the change should read it.
+fn commit_error(e: &StoreError) -> String {
+    match io_error(e) {
+        Some(io)
+            if io.kind() == std::io::ErrorKind::StorageFull || io.raw_os_error() == Some(28) =>
+        {
+            format!("the disk is full; free some space ({io})")
+        }
+        _ => e.to_string(),
+    }
+}
+
 fn write_loop(db: &Database, mut batches: mpsc::UnboundedReceiver<Batch>) {
+    // After an I/O error redb refuses every later write (its state may no longer match the
+    // file) with "previous I/O error"; say what that error was and what to do.
+    let mut first_io_error: Option<String> = None;
     while let Some(first) = batches.blocking_recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -224,7 +294,20 @@ fn write_loop(db: &Database, mut batches: mpsc::UnboundedReceiver<Batch>) {
                 Err(_) => break,
             }
         }
-        let result = commit(db, &group).map_err(|e| e.to_string());
+        let result = commit(db, &group).map_err(|e| {
+            let message = commit_error(&e);
+            if is_previous_io(&e) {
+                format!(
+                    "an earlier write failed ({}); nothing more can be saved until guildd is restarted",
+                    first_io_error.as_deref().unwrap_or("I/O error")
+                )
+            } else {
+                if io_error(&e).is_some() && first_io_error.is_none() {
+                    first_io_error = Some(message.clone());
+                }
+                message
+            }
+        });
         if let Err(e) = &result {
             tracing::error!("storage commit failed: {e}");
         }
@@ -238,6 +321,9 @@ fn write_loop(db: &Database, mut batches: mpsc::UnboundedReceiver<Batch>) {
 fn commit(db: &Database, group: &[Batch]) -> Result<(), StoreError> {
     let mut tx = db.begin_write()?;
     tx.set_quick_repair(true);
+    // Two-phase: a damaged latest commit is an error at the next open, not a silent fallback
+    // to the previous commit (which would lose acknowledged writes).
+    tx.set_two_phase_commit(true);
     {
         let mut docs = tx.open_table(DOCS)?;
         let mut changes = tx.open_table(CHANGES)?;
@@ -339,5 +425,78 @@ mod tests {
         let _store = Store::open(&path).unwrap();
         let err = Store::open(&path).err().unwrap();
         assert!(err.to_string().contains("another guild daemon"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod fault_tests {
+    use super::*;
+
+    /// A store with a few documents, closed, its file released.
+    async fn filled(path: &Path) {
+        let store = Store::open(path).unwrap();
+        for i in 0..50u64 {
+            let doc = format!("doc{}", i % 5);
+            store
+                .write(vec![
+                    Op::Compact {
+                        doc: doc.clone(),
+                        base: vec![1],
+                        upto: 0,
+                    },
+                    Op::Append {
+                        doc,
+                        seq: i,
+                        bytes: vec![i as u8; 3000],
+                    },
+                ])
+                .await
+                .unwrap();
+        }
+        drop(store);
+        // The writer thread lets go of the file once its channel closes.
+        loop {
+            match Database::builder().open(path) {
+                Err(redb::DatabaseError::DatabaseAlreadyOpen) => tokio::task::yield_now().await,
+                other => break drop(other.unwrap()),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_damaged_file_is_refused_with_the_remedy() {
+        type Damage = fn(&mut Vec<u8>);
+        let damages: [(&str, Damage); 5] = [
+            ("truncated to half", |b| b.truncate(b.len() / 2)),
+            ("truncated to 1 KiB", |b| b.truncate(1024)),
+            ("64 bytes flipped mid-file", |b| {
+                let mid = b.len() / 2;
+                b[mid..mid + 64].iter_mut().for_each(|x| *x ^= 0x5a);
+            }),
+            ("header wiped", |b| b[..512].fill(0)),
+            ("a byte flipped in every page", |b| {
+                for i in (4096..b.len()).step_by(4096) {
+                    b[i + 100] ^= 0xff;
+                }
+            }),
+        ];
+        for (what, damage) in damages {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("guild.redb");
+            filled(&path).await;
+            let mut bytes = std::fs::read(&path).unwrap();
+            damage(&mut bytes);
+            std::fs::write(&path, &bytes).unwrap();
+            match Store::open(&path) {
+                Err(e @ StoreError::Damaged { .. }) => {
+                    let message = e.to_string();
+                    assert!(message.contains("is damaged"), "{what}: {message}");
+                    assert!(message.contains("re-sync from a peer"), "{what}: {message}");
+                    assert_eq!(message.lines().count(), 1, "{what}: {message}");
+                }
+                Err(e) => panic!("{what}: not reported as damage: {e}"),
+                Ok(_) => panic!("{what}: the damaged store opened"),
+            }
+        }
     }
 }

@@ -3,7 +3,10 @@
 #![allow(clippy::unwrap_used)]
 
 mod community;
+mod crash;
+mod hostile;
 mod mdns;
 mod private;
 mod single_node;
+mod storage_faults;
 mod sync;

@@ -1,7 +1,9 @@
 //! Private relationships: a member's own map of stakeholders, which never leaves that
 //! member's own devices.
 
-use guild_tests::Daemon;
+use std::time::Duration;
+
+use guild_tests::{Daemon, wait_until};
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -129,4 +131,146 @@ fn relationships_keep_a_ledger_and_say_who_is_due() {
         .map(|d| d["kind"].as_str().unwrap().to_owned())
         .collect();
     assert!(kinds.contains(&"relationships".to_owned()));
+}
+
+/// Ids of the documents a daemon holds, by kind.
+fn docs_of(daemon: &Daemon, kind: &str) -> Vec<String> {
+    daemon.guild_json(&["status"])["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["kind"] == kind)
+        .map(|d| d["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn community_of(n: usize) -> (Vec<tempfile::TempDir>, Vec<Daemon>) {
+    let dirs: Vec<_> = (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
+    let founder = Daemon::start(dirs[0].path());
+    founder.guild(&["init", "--community", "Product People", "--name", "Ada"]);
+    let mut daemons = vec![founder];
+    for (i, name) in ["Bea", "Cy"].iter().enumerate().take(n - 1) {
+        let d = Daemon::start(dirs[i + 1].path());
+        let ticket = daemons[0].guild(&["invite"]);
+        d.guild(&["join", ticket.trim(), "--name", name]);
+        daemons.push(d);
+    }
+    (dirs, daemons)
+}
+
+#[test]
+fn the_private_document_reaches_my_second_laptop_and_no_other_daemon() {
+    let (mut dirs, mut d) = community_of(3);
+    // Ada links her second laptop.
+    let laptop_dir = tempfile::tempdir().unwrap();
+    let laptop = Daemon::start(laptop_dir.path());
+    let code = d[0].guild(&["devices", "link"]);
+    laptop.guild(&["devices", "join", code.trim()]);
+    assert_eq!(laptop.guild_json(&["status"])["me"]["name"], "Ada");
+
+    d[0].guild(&["relationships", "add", "Sam Sales", "--team", "Sales"]);
+    wait_until(
+        "Ada's relationship to reach her laptop",
+        Duration::from_secs(30),
+        || names(&laptop.guild_json(&["relationships", "list"])) == ["Sam Sales"],
+    );
+    laptop.guild(&[
+        "relationships",
+        "deposit",
+        "Sam",
+        "--note",
+        "helped with a demo",
+    ]);
+    wait_until(
+        "the laptop's edit to come back",
+        Duration::from_secs(30),
+        || d[0].guild_json(&["relationships", "show", "Sam"])["standing"]["balance"] == 1,
+    );
+    let listed = guild_tests::poll_until(Duration::from_secs(30), || {
+        d[0].guild_json(&["devices"]).as_array().unwrap().len() == 2
+    });
+    assert!(
+        listed,
+        "Ada's member document does not list both laptops\n--- laptop ---\n{}\n--- ada ---\n{}",
+        laptop.log(),
+        d[0].log()
+    );
+    // Everyone converges on the community...
+    d[1].guild(&["members", "add", "Dee"]);
+    wait_until(
+        "the community to converge on all four daemons",
+        Duration::from_secs(60),
+        || {
+            let heads = d[0].heads();
+            [&d[1], &d[2], &laptop].iter().all(|x| x.heads() == heads)
+        },
+    );
+    // ...and the private document exists only on Ada's two devices.
+    let private = docs_of(&d[0], "relationships");
+    assert_eq!(private.len(), 1);
+    assert_eq!(docs_of(&laptop, "relationships"), private);
+    for other in [&d[1], &d[2]] {
+        let theirs = other.guild_json(&["status"]);
+        assert!(!theirs.to_string().contains(&private[0]), "{theirs}");
+        assert_eq!(
+            other.guild_json(&["relationships", "list"]),
+            Value::Array(vec![])
+        );
+    }
+    // Bea's and Cy's own private documents stayed at home too.
+    assert!(
+        !laptop
+            .guild_json(&["status"])
+            .to_string()
+            .contains(&docs_of(&d[1], "relationships")[0])
+    );
+    drop(d.drain(..));
+    dirs.clear();
+}
+
+#[test]
+fn a_removed_member_receives_no_changes_made_after_the_removal_synced() {
+    let (_dirs, d) = community_of(3);
+    wait_until("the community to converge", Duration::from_secs(60), || {
+        let heads = d[0].heads();
+        d[1].heads() == heads && d[2].heads() == heads
+    });
+    d[0].guild(&["members", "remove", "Cy"]);
+    wait_until(
+        "Bea to learn of the removal",
+        Duration::from_secs(30),
+        || !names(&d[1].guild_json(&["members", "list"])).contains(&"Cy".to_owned()),
+    );
+
+    d[0].guild(&["members", "add", "After Removal A"]);
+    d[1].guild(&["members", "add", "After Removal B"]);
+    d[1].guild(&["skills", "rate", "Discovery", "4"]);
+    wait_until("Ada and Bea to converge", Duration::from_secs(30), || {
+        d[0].heads() == d[1].heads()
+    });
+    wait_until(
+        "Ada to have turned Cy's daemon away",
+        Duration::from_secs(30),
+        || d[0].log().contains("a device of a removed member"),
+    );
+
+    let cy_sees = names(&d[2].guild_json(&["members", "list"]));
+    assert!(
+        !cy_sees.iter().any(|n| n.starts_with("After Removal")),
+        "{cy_sees:?}"
+    );
+    assert_eq!(
+        d[2].guild_json(&["skills", "who", "Discovery"])["helpers"],
+        Value::Array(vec![])
+    );
+    let status = d[0].guild_json(&["status"]);
+    let cy_peer = d[2].guild_json(&["status"])["peer_id"].clone();
+    assert!(
+        !status["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["peer_id"] == cy_peer && p["member"] == true),
+        "{status}"
+    );
 }

@@ -237,9 +237,19 @@ impl Daemon {
             .unwrap()
     }
 
-    /// Every document's heads, the exact state of this daemon's data.
+    /// Every community document's heads: the exact state of this daemon's share of the
+    /// community. Each member's private relationships document is left out: it lives only
+    /// on that member's devices, so it never matches another member's.
     pub fn heads(&self) -> Value {
-        self.guild_json(&["status"])["documents"].clone()
+        let docs = self.guild_json(&["status"])["documents"].clone();
+        Value::Array(
+            docs.as_array()
+                .unwrap()
+                .iter()
+                .filter(|d| d["kind"] != "relationships")
+                .cloned()
+                .collect(),
+        )
     }
 
     /// A raw HTTP request to this daemon's API.

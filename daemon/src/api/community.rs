@@ -10,8 +10,10 @@ use crdt_model::{DocKind, GuildDoc};
 use super::error::{ApiError, ApiJson, ApiResult};
 use super::network::{listen_addrs, peer_statuses};
 use super::state::{AppState, META_COMMUNITY, META_ME, new_id, now};
-use crate::net::META_SECRET;
-use crate::net::membership::Membership;
+use crate::net::membership::{Device, Membership};
+use crate::net::store_membership;
+use crate::repo::Txn;
+use crdt_model::relationships::Relationships;
 
 pub async fn status(State(state): State<AppState>) -> ApiResult<Status> {
     let identity = state.identity();
@@ -96,22 +98,18 @@ pub async fn init(
         ));
     }
     community.index(&member_id, DocKind::Member);
+    let membership =
+        Membership::new(community_id.clone(), rand::random()).with_device(Some(new_device()));
 
     let mut tx = state.repo.begin(&[]).await;
     community.write(tx.create(&community_id)?)?;
-    me.write(tx.create(&member_id)?)?;
-    let secret: [u8; 32] = rand::random();
+    create_member(&state, &mut tx, me, &membership)?;
     tx.put_meta(META_COMMUNITY, community_id.as_bytes());
-    tx.put_meta(META_ME, member_id.as_bytes());
-    tx.put_meta(META_SECRET, &secret);
+    store_membership(&mut tx, &membership);
     tx.commit().await?;
     state.set_community(&community_id);
     state.set_me(&member_id);
-    state
-        .network
-        .engine
-        .set_membership(Membership::new(community_id.clone(), secret))
-        .await;
+    state.network.engine.set_membership(membership).await;
     Ok((
         StatusCode::CREATED,
         ApiJson(InitResponse {
@@ -119,6 +117,33 @@ pub async fn init(
             member_id,
         }),
     ))
+}
+
+/// A fresh device secret and private document id for a new member.
+pub fn new_device() -> Device {
+    Device {
+        secret: rand::random(),
+        private_doc: new_id(),
+    }
+}
+
+/// Creates the local member's documents in `tx`: the member document listing this daemon as
+/// one of their devices, and their private relationships document.
+pub fn create_member(
+    state: &AppState,
+    tx: &mut Txn<'_>,
+    mut me: Member,
+    membership: &Membership,
+) -> Result<(), ApiError> {
+    let (now, _) = now();
+    me.devices
+        .insert(state.network.net.local_peer_id.to_string(), now);
+    me.write(tx.create(&me.id)?)?;
+    tx.put_meta(META_ME, me.id.as_bytes());
+    if let Some(device) = &membership.device {
+        Relationships::new(&device.private_doc, &me.id).write(tx.create(&device.private_doc)?)?;
+    }
+    Ok(())
 }
 
 pub async fn community(State(state): State<AppState>) -> ApiResult<Community> {

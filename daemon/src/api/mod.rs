@@ -95,6 +95,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/invite", get(network::invite))
         .route("/api/join", post(network::join))
+        .route("/api/devices", get(network::devices))
+        .route("/api/devices/link", post(network::link_device))
+        .route("/api/devices/join", post(network::join_device))
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         // Last, so it wraps everything above, the fallback included.

@@ -4,17 +4,22 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use crdt_model::api::{AddPeerRequest, InitResponse, Invite, JoinRequest, PeerStatus, Peers};
+use crdt_model::api::{
+    AddPeerRequest, DeviceJoinRequest, DeviceLink, DeviceStatus, InitResponse, Invite, JoinRequest,
+    PeerStatus, Peers,
+};
 use crdt_model::community::Community;
 use crdt_model::member::Member;
 use crdt_model::{DocKind, GuildDoc};
 use libp2p::Multiaddr;
 use libp2p::multiaddr::Protocol;
 
+use super::community::{create_member, new_device};
 use super::error::{ApiError, ApiJson, ApiResult};
-use super::state::{AppState, META_COMMUNITY, META_ME, new_id, now};
-use crate::net::membership::{Membership, Ticket};
-use crate::net::{META_SECRET, sync};
+use super::state::{AppState, META_COMMUNITY, META_ME, clock, new_id, now};
+use crate::net::membership::{DeviceCode, Membership, Ticket, invite_hash};
+use crate::net::{store_membership, stored_membership, sync};
+use crdt_model::community::Invitation;
 
 /// How long `guild join` waits for the community to arrive from the inviter.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -111,43 +116,55 @@ pub async fn add_peer(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn invite(State(state): State<AppState>) -> ApiResult<Invite> {
-    let community = state.community_id()?;
-    let secret = stored_secret(&state)?;
+/// How long an invitation (or a device-link code) stays good.
+const INVITE_DAYS: i64 = 7;
+
+/// Opens an invitation in the community document and returns a ticket carrying its nonce.
+async fn open_invitation(state: &AppState) -> Result<Ticket, ApiError> {
+    let community_id = state.community_id()?;
+    let me = state.me()?;
+    let membership = stored_membership(state.repo.store(), Some(&community_id))
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .ok_or_else(ApiError::not_initialised)?;
+    let nonce: [u8; 32] = rand::random();
+    let expires = crdt_model::when::format(clock() + time::Duration::days(INVITE_DAYS));
+    let mut tx = state.repo.begin(&[&community_id]).await;
+    Community::update(tx.doc(&community_id)?, |c| {
+        c.invites.insert(
+            invite_hash(&nonce),
+            Invitation {
+                by: me.clone(),
+                expires,
+            },
+        );
+        Ok(())
+    })?;
+    tx.commit().await?;
     let peer_id = state.network.net.local_peer_id;
-    let addrs: Vec<String> = listen_addrs(&state)
+    let addrs = listen_addrs(state)
         .await
         .into_iter()
         .map(|a| a.with(Protocol::P2p(peer_id)).to_string())
         .collect();
-    let ticket = Ticket {
-        community: community.clone(),
-        secret,
-        addrs: addrs.clone(),
-    };
+    Ok(Ticket {
+        community: community_id,
+        secret: *membership.secret(),
+        addrs,
+        invite: nonce,
+    })
+}
+
+pub async fn invite(State(state): State<AppState>) -> ApiResult<Invite> {
+    let ticket = open_invitation(&state).await?;
     Ok(ApiJson(Invite {
         ticket: ticket.encode(),
-        community_id: community,
-        addrs,
+        community_id: ticket.community.clone(),
+        addrs: ticket.addrs,
     }))
 }
 
-fn stored_secret(state: &AppState) -> Result<[u8; 32], ApiError> {
-    let bytes = state
-        .repo
-        .store()
-        .meta(META_SECRET)
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .ok_or_else(ApiError::not_initialised)?;
-    bytes
-        .try_into()
-        .map_err(|_| ApiError::internal("the stored community secret is damaged"))
-}
-
-pub async fn join(
-    State(state): State<AppState>,
-    ApiJson(req): ApiJson<JoinRequest>,
-) -> Result<(StatusCode, ApiJson<InitResponse>), ApiError> {
+/// Refuses to join when this daemon already belongs somewhere.
+fn check_can_join(state: &AppState, community: &str) -> Result<(), ApiError> {
     let identity = state.identity();
     if let Some(me) = identity.me {
         return Err(ApiError::conflict(format!(
@@ -155,45 +172,65 @@ pub async fn join(
             identity.community.unwrap_or_default()
         )));
     }
-    let ticket = Ticket::decode(&req.ticket).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    if identity
-        .community
-        .as_ref()
-        .is_some_and(|c| *c != ticket.community)
-    {
+    if identity.community.as_ref().is_some_and(|c| c != community) {
         return Err(ApiError::conflict(
             "this daemon is already joining another community",
         ));
     }
-    let (_, today) = now();
-    let member_id = new_id();
-    let mut me = Member::new(&member_id, &req.me, &today)?;
-    me.buddy = None; // Chosen once the directory has arrived.
+    Ok(())
+}
+
+/// Becomes a member of the ticket's community (the secret is what lets the inviter's daemon
+/// talk to us), dials the inviter, and waits until `docs` have arrived.
+async fn connect_and_fetch(
+    state: &AppState,
+    ticket: &Ticket,
+    membership: Membership,
+    docs: &[&str],
+) -> Result<(), ApiError> {
     let addrs: Vec<Multiaddr> = ticket.addrs.iter().filter_map(|a| a.parse().ok()).collect();
     if addrs.is_empty() {
         return Err(ApiError::bad_request(
             "the ticket holds no address to reach the inviter",
         ));
     }
-
-    // Become a member first: the secret is what lets the inviter's daemon talk to us.
     let mut tx = state.repo.begin(&[]).await;
     tx.put_meta(META_COMMUNITY, ticket.community.as_bytes());
-    tx.put_meta(META_SECRET, &ticket.secret);
+    store_membership(&mut tx, &membership);
     tx.commit().await?;
     state.set_community(&ticket.community);
-    state
-        .network
-        .engine
-        .set_membership(Membership::new(ticket.community.clone(), ticket.secret))
-        .await;
+    state.network.engine.set_membership(membership).await;
     state
         .network
         .add_peers(&addrs)
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
+    for doc in docs {
+        wait_for_doc(state, doc).await?;
+    }
+    Ok(())
+}
 
-    wait_for_doc(&state, &ticket.community).await?;
+pub async fn join(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<JoinRequest>,
+) -> Result<(StatusCode, ApiJson<InitResponse>), ApiError> {
+    let ticket = Ticket::decode(&req.ticket).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    check_can_join(&state, &ticket.community)?;
+    let (_, today) = now();
+    let member_id = new_id();
+    let mut me = Member::new(&member_id, &req.me, &today)?;
+    me.buddy = None; // Chosen once the directory has arrived.
+    // Keep the device secret of an earlier attempt that timed out.
+    let device = stored_membership(state.repo.store(), Some(&ticket.community))
+        .ok()
+        .flatten()
+        .and_then(|m| m.device)
+        .unwrap_or_else(new_device);
+    let membership = Membership::new(ticket.community.clone(), ticket.secret)
+        .with_invite(Some(ticket.invite))
+        .with_device(Some(device));
+    connect_and_fetch(&state, &ticket, membership.clone(), &[&ticket.community]).await?;
 
     let community_id = ticket.community;
     let mut tx = state.repo.begin(&[&community_id]).await;
@@ -201,8 +238,7 @@ pub async fn join(
         c.index(&member_id, DocKind::Member);
         Ok(())
     })?;
-    me.write(tx.create(&member_id)?)?;
-    tx.put_meta(META_ME, member_id.as_bytes());
+    create_member(&state, &mut tx, me, &membership)?;
     tx.commit().await?;
     state.set_me(&member_id);
     Ok((
@@ -211,6 +247,80 @@ pub async fn join(
             community_id,
             member_id,
         }),
+    ))
+}
+
+/// A code for another of my devices: the community ticket plus my device secret.
+pub async fn link_device(State(state): State<AppState>) -> ApiResult<DeviceLink> {
+    let ticket = open_invitation(&state).await?;
+    let membership = stored_membership(state.repo.store(), Some(&ticket.community))
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .ok_or_else(ApiError::not_initialised)?;
+    let device = membership
+        .device
+        .ok_or_else(|| ApiError::internal("this daemon has no device secret"))?;
+    let code = DeviceCode {
+        ticket,
+        member: state.me()?,
+        device,
+    };
+    Ok(ApiJson(DeviceLink {
+        code: code.encode(),
+    }))
+}
+
+/// Makes this (fresh) daemon another device of the member in the code.
+pub async fn join_device(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<DeviceJoinRequest>,
+) -> Result<(StatusCode, ApiJson<InitResponse>), ApiError> {
+    let code = DeviceCode::decode(&req.code).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    check_can_join(&state, &code.ticket.community)?;
+    let membership = Membership::new(code.ticket.community.clone(), code.ticket.secret)
+        .with_invite(Some(code.ticket.invite))
+        .with_device(Some(code.device.clone()));
+    connect_and_fetch(
+        &state,
+        &code.ticket,
+        membership,
+        &[&code.ticket.community, &code.member],
+    )
+    .await?;
+    // Register this daemon among the member's devices, so every member admits it.
+    let (now, _) = now();
+    let mut tx = state.repo.begin(&[&code.member]).await;
+    Member::update(tx.doc(&code.member)?, |m| {
+        m.devices
+            .insert(state.network.net.local_peer_id.to_string(), now);
+        Ok(())
+    })?;
+    tx.put_meta(META_ME, code.member.as_bytes());
+    tx.commit().await?;
+    state.set_me(&code.member);
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(InitResponse {
+            community_id: code.ticket.community,
+            member_id: code.member,
+        }),
+    ))
+}
+
+/// My devices, and which are connected now.
+pub async fn devices(State(state): State<AppState>) -> ApiResult<Vec<DeviceStatus>> {
+    let me = state.resolve_member(&state.me()?).await?;
+    let peers = peer_statuses(&state).await;
+    let local = state.network.net.local_peer_id.to_string();
+    Ok(ApiJson(
+        me.devices
+            .iter()
+            .map(|(peer, added)| DeviceStatus {
+                peer_id: peer.clone(),
+                added: added.clone(),
+                this_device: *peer == local,
+                connected: peers.iter().any(|p| p.peer_id == *peer && p.connected),
+            })
+            .collect(),
     ))
 }
 

@@ -10,8 +10,7 @@ use crdt_model::{GuildDoc, ModelError};
 use super::error::{ApiError, ApiJson, ApiResult};
 use super::state::{AppState, clock, new_id, now};
 
-/// Metadata key holding the id of this member's private document.
-pub const META_PRIVATE_DOC: &str = "private_doc";
+use crate::net::META_PRIVATE_DOC;
 
 fn today() -> time::Date {
     clock().date()

@@ -1,7 +1,10 @@
 //! Peer-to-peer sync: the libp2p swarm, membership, and the sync engine.
 
+mod capture;
 mod dialer;
 pub mod identity;
+pub mod inbound;
+pub mod limits;
 pub mod membership;
 pub mod swarm;
 pub mod sync;
@@ -12,14 +15,64 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, Result};
 use libp2p::Multiaddr;
 
-use crate::repo::Repo;
-use membership::Membership;
+use crate::repo::{Repo, Txn};
+use crate::store::Store;
+use membership::{Device, Membership};
 use swarm::{NetConfig, NetEvent, NetHandle};
 use sync::Engine;
 
 /// Metadata keys of the network layer.
 pub const META_SECRET: &str = "community_secret";
 pub const META_PEERS: &str = "peers";
+/// This member's device secret (shared only with the member's own devices).
+pub const META_DEVICE_SECRET: &str = "device_secret";
+/// Id of this member's private relationships document.
+pub const META_PRIVATE_DOC: &str = "private_doc";
+/// The invitation nonce this daemon joined with.
+pub const META_INVITE: &str = "invite";
+
+/// The membership stored in the data directory, if this daemon belongs to a community.
+pub fn stored_membership(store: &Store, community: Option<&str>) -> Result<Option<Membership>> {
+    let (Some(community), Some(secret)) = (community, store.meta(META_SECRET)?) else {
+        return Ok(None);
+    };
+    let key = |bytes: Vec<u8>, what: &str| -> Result<[u8; 32]> {
+        bytes
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("the stored {what} is damaged"))
+    };
+    let device = match (
+        store.meta(META_DEVICE_SECRET)?,
+        store.meta(META_PRIVATE_DOC)?,
+    ) {
+        (Some(secret), Some(doc)) => Some(Device {
+            secret: key(secret, "device secret")?,
+            private_doc: String::from_utf8(doc).context("stored private document id")?,
+        }),
+        _ => None,
+    };
+    let invite = store
+        .meta(META_INVITE)?
+        .map(|n| key(n, "invitation"))
+        .transpose()?;
+    Ok(Some(
+        Membership::new(community.to_owned(), key(secret, "community secret")?)
+            .with_device(device)
+            .with_invite(invite),
+    ))
+}
+
+/// Writes `membership` into the same durable commit as `tx`.
+pub fn store_membership(tx: &mut Txn<'_>, membership: &Membership) {
+    tx.put_meta(META_SECRET, membership.secret());
+    if let Some(device) = &membership.device {
+        tx.put_meta(META_DEVICE_SECRET, &device.secret);
+        tx.put_meta(META_PRIVATE_DOC, device.private_doc.as_bytes());
+    }
+    if let Some(invite) = &membership.invite {
+        tx.put_meta(META_INVITE, invite);
+    }
+}
 
 pub struct Network {
     pub net: NetHandle,
@@ -55,10 +108,10 @@ impl Network {
                     NetEvent::Disconnected { peer } => engine.on_disconnected(peer),
                     NetEvent::Request {
                         peer,
-                        bytes,
+                        frame,
                         channel,
                     } => {
-                        tokio::spawn(engine.clone().on_request(peer, bytes, channel));
+                        tokio::spawn(engine.clone().on_request(peer, frame, channel));
                     }
                 }
             }

@@ -1,22 +1,27 @@
 //! The libp2p swarm, owned by one event loop. Everything else talks to it through a
 //! cloneable [`NetHandle`] that sends commands with oneshot replies; inbound requests and
 //! connection changes are handed to the sync engine as [`NetEvent`]s.
+//!
+//! Defences that belong at this level: connection limits (per peer and in all), a block list
+//! that keeps banned peers out (their connections are closed and new ones denied until the
+//! ban ends).
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::{ConnectionId, NetworkBehaviour, SwarmEvent};
 use libp2p::{
-    Multiaddr, PeerId, Swarm, SwarmBuilder, identify, identity::Keypair, mdns, noise, ping, tcp,
-    yamux,
+    Multiaddr, PeerId, Swarm, SwarmBuilder, allow_block_list, connection_limits, identify,
+    identity::Keypair, mdns, noise, ping, tcp, yamux,
 };
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 
-use super::wire;
+use super::limits;
+use super::wire::{self, Frame};
 
 /// Connections stay open while both daemons run, so a change reaches peers at once.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
@@ -25,9 +30,15 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// How often peers found on the LAN but not connected are dialled again (mDNS reports a
 /// peer once, and a first connection can fail, for example while the peer starts up).
 const LAN_REDIAL: Duration = Duration::from_secs(15);
+/// How often ended bans are lifted.
+const UNBAN_CHECK: Duration = Duration::from_secs(1);
 
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
+    /// First, so banned peers and connections over the limits are refused before anything
+    /// else sees them.
+    blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+    limits: connection_limits::Behaviour,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
     mdns: Toggle<mdns::tokio::Behaviour>,
@@ -55,7 +66,7 @@ pub enum NetEvent {
     /// An inbound request; answer it with [`NetHandle::respond`].
     Request {
         peer: PeerId,
-        bytes: Vec<u8>,
+        frame: Frame,
         channel: ResponseChannel<Vec<u8>>,
     },
 }
@@ -63,7 +74,7 @@ pub enum NetEvent {
 enum Command {
     Request {
         peer: PeerId,
-        bytes: Vec<u8>,
+        bytes: Frame,
         reply: oneshot::Sender<Result<Vec<u8>, NetError>>,
     },
     Respond {
@@ -76,6 +87,11 @@ enum Command {
     },
     Disconnect {
         peer: PeerId,
+    },
+    /// Close every connection of `peer` and refuse new ones until `until`.
+    Ban {
+        peer: PeerId,
+        until: Instant,
     },
     Info {
         reply: oneshot::Sender<NetInfo>,
@@ -99,7 +115,11 @@ pub struct NetHandle {
 impl NetHandle {
     pub async fn request(&self, peer: PeerId, bytes: Vec<u8>) -> Result<Vec<u8>, NetError> {
         let (reply, wait) = oneshot::channel();
-        self.send(Command::Request { peer, bytes, reply })?;
+        self.send(Command::Request {
+            peer,
+            bytes: Frame::outgoing(bytes),
+            reply,
+        })?;
         wait.await.map_err(|_| NetError::Stopped)?
     }
 
@@ -117,6 +137,11 @@ impl NetHandle {
 
     pub fn disconnect(&self, peer: PeerId) {
         let _ = self.send(Command::Disconnect { peer });
+    }
+
+    /// Disconnects `peer` and refuses its connections until `until`.
+    pub fn ban(&self, peer: PeerId, until: Instant) {
+        let _ = self.send(Command::Ban { peer, until });
     }
 
     pub async fn is_connected(&self, peer: &PeerId) -> bool {
@@ -168,7 +193,13 @@ pub fn spawn(config: NetConfig) -> anyhow::Result<(NetHandle, mpsc::UnboundedRec
             } else {
                 None
             };
+            let limits = connection_limits::ConnectionLimits::default()
+                .with_max_established_per_peer(Some(limits::MAX_CONNECTIONS_PER_PEER as u32))
+                .with_max_established(Some(limits::MAX_CONNECTIONS as u32))
+                .with_max_pending_incoming(Some(limits::MAX_CONNECTIONS as u32 / 4));
             Ok(Behaviour {
+                blocked: allow_block_list::Behaviour::default(),
+                limits: connection_limits::Behaviour::new(limits),
                 identify: identify::Behaviour::new(
                     identify::Config::new("/guild/1".into(), key.public())
                         .with_agent_version(format!("guildd/{}", env!("CARGO_PKG_VERSION"))),
@@ -176,7 +207,7 @@ pub fn spawn(config: NetConfig) -> anyhow::Result<(NetHandle, mpsc::UnboundedRec
                 ping: ping::Behaviour::new(ping::Config::new()),
                 mdns: Toggle::from(mdns),
                 sync: request_response::Behaviour::with_codec(
-                    wire::Codec,
+                    wire::Codec::default(),
                     [(wire::PROTOCOL, ProtocolSupport::Full)],
                     request_response::Config::default()
                         .with_request_timeout(REQUEST_TIMEOUT)
@@ -201,6 +232,7 @@ pub fn spawn(config: NetConfig) -> anyhow::Result<(NetHandle, mpsc::UnboundedRec
         listen_addrs: Vec::new(),
         connections: HashMap::new(),
         lan_peers: HashMap::new(),
+        bans: HashMap::new(),
     };
     tokio::spawn(event_loop.run(command_rx));
     Ok((
@@ -221,15 +253,19 @@ struct EventLoop {
     connections: HashMap<PeerId, Vec<(ConnectionId, Multiaddr)>>,
     /// Peers mDNS currently reports on the local network.
     lan_peers: HashMap<PeerId, Vec<Multiaddr>>,
+    /// Banned peers and when their ban ends.
+    bans: HashMap<PeerId, Instant>,
 }
 
 impl EventLoop {
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
         let mut lan_redial = tokio::time::interval(LAN_REDIAL);
+        let mut unban = tokio::time::interval(UNBAN_CHECK);
         loop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 _ = lan_redial.tick() => self.dial_lan_peers(),
+                _ = unban.tick() => self.lift_ended_bans(),
                 command = commands.recv() => match command {
                     Some(command) => self.on_command(command),
                     None => return,
@@ -274,6 +310,12 @@ impl EventLoop {
             }
             Command::Disconnect { peer } => {
                 let _ = self.swarm.disconnect_peer_id(peer);
+            }
+            Command::Ban { peer, until } => {
+                tracing::warn!("banned {peer} for {:?}", until - Instant::now());
+                self.bans.insert(peer, until);
+                // Closes its connections now and denies new ones.
+                self.swarm.behaviour_mut().blocked.block_peer(peer);
             }
             Command::Info { reply } => {
                 let connected = self
@@ -376,6 +418,21 @@ impl EventLoop {
         }
     }
 
+    fn lift_ended_bans(&mut self) {
+        let now = Instant::now();
+        let ended: Vec<PeerId> = self
+            .bans
+            .iter()
+            .filter(|(_, until)| **until <= now)
+            .map(|(peer, _)| *peer)
+            .collect();
+        for peer in ended {
+            self.bans.remove(&peer);
+            self.swarm.behaviour_mut().blocked.unblock_peer(peer);
+            tracing::info!("ban of {peer} ended");
+        }
+    }
+
     fn dial_lan_peers(&mut self) {
         for (peer, addrs) in &self.lan_peers {
             if self.swarm.is_connected(peer) {
@@ -390,7 +447,7 @@ impl EventLoop {
         }
     }
 
-    fn on_sync_event(&mut self, event: request_response::Event<Vec<u8>, Vec<u8>>) {
+    fn on_sync_event(&mut self, event: request_response::Event<Frame, Vec<u8>>) {
         use request_response::{Event, Message};
         match event {
             Event::Message {
@@ -403,7 +460,7 @@ impl EventLoop {
             } => {
                 let _ = self.events.send(NetEvent::Request {
                     peer,
-                    bytes: request,
+                    frame: request,
                     channel,
                 });
             }

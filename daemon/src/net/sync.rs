@@ -8,6 +8,12 @@
 //!
 //! Every request from a peer that has not proven membership is refused: a stranger that
 //! dials a member learns nothing about the community, not even its document ids.
+//!
+//! Every peer is held to the limits in `limits`: requests per second, requests and bytes
+//! held at once, documents named per message. Breaking a hard limit bans the peer at once;
+//! softer faults (malformed messages, unknown documents) count strikes, and
+//! [`STRIKES_BEFORE_BAN`] strikes ban it. A ban closes the peer's connections and refuses
+//! new ones for [`BAN`]; honest peers are never slowed by it.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,22 +25,33 @@ use automerge::{AutoCommit, ChangeHash};
 use crdt_model::DocKind;
 use crdt_model::GuildDoc;
 use crdt_model::community::Community;
+use crdt_model::member::Member;
+use crdt_model::roster::{Roster, Verdict};
 use libp2p::PeerId;
 use libp2p::request_response::ResponseChannel;
 use thiserror::Error;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::membership::Membership;
+use super::limits::{self, Rate, RateLimit, Severity};
+use super::membership::{Membership, invite_hash};
 use super::swarm::{NetError, NetHandle};
-use super::wire::{self, Heads, Request, Response};
+use super::wire::{self, Frame, FrameError, Heads, Request, Response};
+use super::{capture, inbound};
 use crate::repo::{Repo, RepoError};
 
 /// Most rounds of Automerge's sync protocol for one document in one session.
 const MAX_SYNC_ROUNDS: usize = 64;
 /// Misbehaviours (malformed or unauthorised requests) before a peer is disconnected.
 const STRIKES_BEFORE_BAN: u32 = 5;
+/// How often connected members compare digests even when nothing seems to have changed.
+const RECONCILE_EVERY: Duration = Duration::from_secs(15);
 /// How long a disconnected misbehaving peer stays banned.
 const BAN: Duration = Duration::from_secs(60);
+/// The refusal a peer over its request rate gets; honest daemons wait and ask again.
+const SLOW_DOWN: &str = "slow down: too many requests";
+/// How long to wait before asking again after [`SLOW_DOWN`], and how often.
+const SLOW_DOWN_WAIT: Duration = Duration::from_millis(500);
+const SLOW_DOWN_RETRIES: u32 = 20;
 
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -62,15 +79,49 @@ pub enum SyncError {
 struct PeerState {
     connected: bool,
     addrs: Vec<String>,
-    /// Proved it holds the community secret on this connection.
+    /// Proved it holds the community secret on this connection, and is a device of a
+    /// current member or holds an open invitation.
     member: bool,
+    /// Proved it holds our member's device secret: another of our own devices, which may
+    /// receive our private documents.
+    own_device: bool,
     /// The peer's heads per document, as last heard from it.
     known: HashMap<String, Vec<ChangeHash>>,
     last_sync: Option<time::OffsetDateTime>,
     strikes: u32,
+    last_strike: Option<Instant>,
     banned_until: Option<Instant>,
     bytes_sent: u64,
     bytes_received: u64,
+    rate: RateLimit,
+    /// Requests naming documents we do not know (see [`Engine::count_unknown`]).
+    unknown: u32,
+    /// Requests from this peer being handled, and the bytes they hold.
+    in_flight: usize,
+    held: usize,
+}
+
+impl PeerState {
+    fn banned(&self) -> bool {
+        self.banned_until
+            .is_some_and(|until| until > Instant::now())
+    }
+}
+
+/// A request's place in its peer's `in_flight` and `held`, given back when dropped.
+struct Held {
+    engine: Arc<Engine>,
+    peer: PeerId,
+    bytes: usize,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(state) = self.engine.peers().get_mut(&self.peer) {
+            state.in_flight = state.in_flight.saturating_sub(1);
+            state.held = state.held.saturating_sub(self.bytes);
+        }
+    }
 }
 
 /// One peer as status pages show it.
@@ -93,8 +144,13 @@ pub struct Engine {
     peers: Mutex<HashMap<PeerId, PeerState>>,
     /// Documents peers may send us: the community document and everything its index lists.
     index: RwLock<HashMap<String, DocKind>>,
+    /// Which peers are devices of current members, which are revoked, which invitations are
+    /// open; `None` until the community document is here (then the secret alone admits).
+    roster: RwLock<Option<Roster>>,
     /// Sync-protocol states of running sessions; persisted after every message.
     sync_states: tokio::sync::Mutex<HashMap<(PeerId, String), sync::State>>,
+    /// Requests open to each peer, so we never break the limits we hold peers to.
+    outbound: Mutex<HashMap<PeerId, Arc<tokio::sync::Semaphore>>>,
     pub bytes_sent: AtomicU64,
     pub bytes_received: AtomicU64,
 }
@@ -107,11 +163,14 @@ impl Engine {
             membership: RwLock::new(membership),
             peers: Mutex::new(HashMap::new()),
             index: RwLock::new(HashMap::new()),
+            roster: RwLock::new(None),
             sync_states: tokio::sync::Mutex::new(HashMap::new()),
+            outbound: Mutex::new(HashMap::new()),
             bytes_sent: AtomicU64::new(0),
             bytes_received: AtomicU64::new(0),
         });
         tokio::spawn(engine.clone().push_changes());
+        tokio::spawn(engine.clone().reconcile_periodically());
         engine
     }
 
@@ -148,7 +207,7 @@ impl Engine {
 
     /// Our heads of every document we share, sorted per document.
     pub async fn our_heads(&self) -> HashMap<String, Vec<ChangeHash>> {
-        self.digest()
+        self.digest(None)
             .await
             .into_iter()
             .map(|(doc, heads)| (doc, from_wire(&heads)))
@@ -178,11 +237,23 @@ impl Engine {
     // ----- connection lifecycle -----
 
     pub fn on_disconnected(&self, peer: PeerId) {
-        if let Some(state) = self.peers().get_mut(&peer) {
-            state.connected = false;
-            state.member = false;
-            state.known.clear();
+        {
+            let mut peers = self.peers();
+            if let Some(state) = peers.get_mut(&peer) {
+                state.connected = false;
+                state.member = false;
+                state.known.clear();
+                // Forget peers we never synced with (strangers, who can make up any number
+                // of peer ids) unless they are banned, so that memory stays bounded.
+                if state.last_sync.is_none() && !state.banned() && state.in_flight == 0 {
+                    peers.remove(&peer);
+                }
+            }
         }
+        self.outbound
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&peer);
         // Sync states are decoded afresh from the store on the next connection.
         if let Ok(mut states) = self.sync_states.try_lock() {
             states.retain(|(p, _), _| *p != peer);
@@ -194,10 +265,7 @@ impl Engine {
         {
             let mut peers = self.peers();
             let state = peers.entry(peer).or_default();
-            if state
-                .banned_until
-                .is_some_and(|until| until > Instant::now())
-            {
+            if state.banned() {
                 drop(peers);
                 tracing::info!("refusing banned peer {peer}");
                 self.net.disconnect(peer);
@@ -230,13 +298,18 @@ impl Engine {
         let request = Request::Hello {
             community: membership.community.clone(),
             proof: membership.proof(&local, &peer),
+            invite: membership.invite,
+            device: membership.device_proof(&local, &peer),
         };
         match self.call(peer, &request).await? {
-            Response::Hello { proof }
-                if membership.verify(&membership.community, &peer, &local, &proof) =>
-            {
-                self.mark_member(peer);
-                Ok(())
+            Response::Hello {
+                proof,
+                invite,
+                device,
+            } if membership.verify(&membership.community, &peer, &local, &proof) => {
+                let own = membership.verify_device(&peer, &local, device.as_ref());
+                self.admit_member(peer, invite.as_ref(), own)
+                    .map_err(|why| SyncError::Refused(peer, why))
             }
             Response::Hello { .. } => {
                 Err(SyncError::Refused(peer, "wrong membership proof".into()))
@@ -245,11 +318,33 @@ impl Engine {
         }
     }
 
-    fn mark_member(&self, peer: PeerId) {
+    /// Admits a peer that proved the community secret if the roster agrees: a device of a
+    /// current member, one of our own devices, or a newcomer with an open invitation.
+    fn admit_member(
+        &self,
+        peer: PeerId,
+        invite: Option<&[u8; 32]>,
+        own_device: bool,
+    ) -> Result<(), String> {
+        let verdict = self
+            .roster
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|r| r.judge(&peer.to_string(), invite.map(invite_hash).as_deref()));
+        match verdict {
+            Some(Verdict::Revoked) => return Err("a device of a removed member".into()),
+            Some(Verdict::Unknown) if !own_device => {
+                return Err("not a device of any current member, and no open invitation".into());
+            }
+            _ => {}
+        }
         let mut peers = self.peers();
         let state = peers.entry(peer).or_default();
         state.member = true;
         state.connected = true;
+        state.own_device = own_device;
+        Ok(())
     }
 
     fn is_member(&self, peer: &PeerId) -> bool {
@@ -258,7 +353,7 @@ impl Engine {
 
     /// Full reconciliation with one peer: digests, then pull what differs.
     pub async fn reconcile(&self, peer: PeerId) -> Result<(), SyncError> {
-        let ours = self.digest().await;
+        let ours = self.digest(Some(peer)).await;
         let theirs = match self.call(peer, &Request::Digest { docs: ours }).await? {
             Response::Digest { docs } => docs,
             _ => return Err(SyncError::Unexpected(peer)),
@@ -275,10 +370,12 @@ impl Engine {
         {
             self.catch_up(peer, &community, heads).await?;
             self.refresh_index().await;
+            // The index may have grown: remember the peer's heads of the documents it added.
+            self.remember_all(peer, &theirs);
         }
         let mut missing = Vec::new();
         for (doc, heads) in &theirs {
-            if !self.allowed(doc) {
+            if !self.allowed(peer, doc) {
                 continue;
             }
             if self.repo.contains(doc) {
@@ -338,7 +435,7 @@ impl Engine {
 
     /// Fetches whole documents we do not hold, as compressed snapshots.
     async fn fetch(&self, peer: PeerId, mut docs: Vec<String>) -> Result<(), SyncError> {
-        docs.retain(|d| !self.repo.contains(d) && self.allowed(d));
+        docs.retain(|d| !self.repo.contains(d) && self.allowed(peer, d));
         while !docs.is_empty() {
             let snapshots = match self
                 .call(peer, &Request::Want { docs: docs.clone() })
@@ -354,10 +451,10 @@ impl Engine {
                 if !docs.contains(&doc) {
                     continue; // Not asked for: ignore.
                 }
-                self.apply(&doc, &bytes).await?;
-                if let Some(heads) = self.heads(&doc).await {
-                    self.remember(peer, &doc, heads);
-                }
+                // The heads right after loading: the peer's. Reading them later could count a
+                // local change made meanwhile as one the peer has, and it would never be sent.
+                let heads = self.apply(&doc, &bytes).await?;
+                self.remember(peer, &doc, heads);
                 if self.is_community(&doc) {
                     self.refresh_index().await;
                 }
@@ -400,9 +497,17 @@ impl Engine {
             }
             their_last = reply;
         }
-        if let Some(heads) = self.heads(doc).await {
-            // After a completed session both sides hold the union.
-            self.remember(peer, doc, heads);
+        // Both sides now hold the union of what they had when the session ended; remember
+        // the sync state's shared heads, not our current heads, which may include local
+        // changes made meanwhile that the peer has not seen.
+        let shared = self
+            .sync_states
+            .lock()
+            .await
+            .get(&(peer, doc.to_owned()))
+            .map(|state| state.shared_heads.clone());
+        if let Some(shared) = shared {
+            self.remember(peer, doc, shared);
         }
         Ok(())
     }
@@ -412,17 +517,32 @@ impl Engine {
     pub async fn on_request(
         self: Arc<Self>,
         peer: PeerId,
-        bytes: Vec<u8>,
+        frame: Frame,
         channel: ResponseChannel<Vec<u8>>,
     ) {
-        self.count_received(peer, bytes.len());
-        let response = match wire::decode::<Request>(&bytes) {
-            Ok(request) => self.handle(peer, request).await,
-            Err(e) => {
-                self.strike(peer, &format!("malformed request: {e}"));
-                Response::Refused {
-                    reason: "malformed request".into(),
+        self.count_received(peer, frame.bytes.len());
+        capture::record("request", &frame.bytes);
+        let response = if let Some(limit) = &frame.refused {
+            // The frame broke a wire limit and was never read (see `wire::Frame`).
+            let severity = match limit {
+                FrameError::TooLarge(_) => Some(Severity::Ban),
+                FrameError::TooSlow(_) => Some(Severity::Strike),
+                // Every peer's frames together were over the budget: not this peer's fault
+                // alone (one that holds much is caught by `admit`).
+                FrameError::Busy(_) => None,
+            };
+            if let Some(severity) = severity {
+                self.punish(peer, &limit.to_string(), severity);
+            }
+            refused(&limit.to_string())
+        } else {
+            match self.admit(peer, frame.bytes.len()) {
+                Ok(held) => {
+                    let response = self.clone().decode_and_handle(peer, frame).await;
+                    drop(held);
+                    response
                 }
+                Err(refusal) => refusal,
             }
         };
         match wire::encode(&response) {
@@ -434,12 +554,81 @@ impl Engine {
         }
     }
 
+    /// Counts a request against its peer's limits; refuses it if the peer is over them.
+    fn admit(self: &Arc<Self>, peer: PeerId, bytes: usize) -> Result<Held, Response> {
+        let violation = {
+            let mut peers = self.peers();
+            let state = peers.entry(peer).or_default();
+            if state.banned() {
+                None // Its connection is closing: nothing more to do.
+            } else if state.in_flight >= limits::MAX_IN_FLIGHT_PER_PEER {
+                Some(format!(
+                    "sent more than {} requests at once",
+                    limits::MAX_IN_FLIGHT_PER_PEER
+                ))
+            } else if state.held + bytes > limits::MAX_HELD_PER_PEER {
+                Some(format!(
+                    "made us hold more than {} bytes at once",
+                    limits::MAX_HELD_PER_PEER
+                ))
+            } else {
+                match state.rate.check(Instant::now()) {
+                    Rate::Allow => {
+                        state.in_flight += 1;
+                        state.held += bytes;
+                        return Ok(Held {
+                            engine: self.clone(),
+                            peer,
+                            bytes,
+                        });
+                    }
+                    Rate::Refuse => return Err(refused(SLOW_DOWN)),
+                    Rate::Strike => {
+                        drop(peers);
+                        self.punish(peer, "kept sending too many requests", Severity::Strike);
+                        return Err(refused(SLOW_DOWN));
+                    }
+                }
+            }
+        };
+        match violation {
+            Some(why) => {
+                self.punish(peer, &why, Severity::Ban);
+                Err(refused(&why))
+            }
+            None => Err(refused("banned")),
+        }
+    }
+
+    async fn decode_and_handle(self: Arc<Self>, peer: PeerId, frame: Frame) -> Response {
+        let request = match wire::decode::<Request>(&frame.bytes) {
+            Ok(request) => request,
+            Err(e) => {
+                self.punish(peer, &format!("malformed request: {e}"), Severity::Strike);
+                return refused("malformed request");
+            }
+        };
+        // The decoded request holds its own copy; the frame's budget can go back now.
+        drop(frame);
+        if let Err(v) = limits::check_request(&request) {
+            self.punish(peer, &v.to_string(), Severity::Ban);
+            return refused(&v.to_string());
+        }
+        self.handle(peer, request).await
+    }
+
     async fn handle(&self, peer: PeerId, request: Request) -> Response {
-        if let Request::Hello { community, proof } = request {
-            return self.answer_hello(peer, &community, &proof);
+        if let Request::Hello {
+            community,
+            proof,
+            invite,
+            device,
+        } = request
+        {
+            return self.answer_hello(peer, &community, &proof, invite.as_ref(), device.as_ref());
         }
         if !self.is_member(&peer) {
-            self.strike(peer, "request before proving membership");
+            self.punish(peer, "request before proving membership", Severity::Strike);
             return refused("prove membership first (Hello)");
         }
         let result = match request {
@@ -448,7 +637,7 @@ impl Engine {
                 let docs: Vec<_> = docs.into_iter().map(|(d, h)| (d, from_wire(&h))).collect();
                 self.remember_all(peer, &docs);
                 Ok(Response::Digest {
-                    docs: self.digest().await,
+                    docs: self.digest(Some(peer)).await,
                 })
             }
             Request::Want { docs } => Ok(self.answer_want(peer, docs).await),
@@ -461,37 +650,54 @@ impl Engine {
         result.unwrap_or_else(|e| {
             if let SyncError::UnknownDoc(_) = e {
                 // Benign: a push can overtake the index entry announcing its document; the
-                // document is fetched once the index arrives. Not a strike.
+                // document is fetched once the index arrives. Not a strike, unless a peer
+                // names unknown documents far more often than such races explain.
                 tracing::debug!("request from {peer} dropped: {e}");
+                if self.count_unknown(peer) {
+                    self.punish(peer, "keeps naming unknown documents", Severity::Strike);
+                }
                 return refused(&e.to_string());
             }
             tracing::warn!("request from {peer} dropped: {e}");
             if matches!(e, SyncError::Doc(..)) {
-                self.strike(peer, &e.to_string());
+                self.punish(peer, &e.to_string(), Severity::Strike);
             }
             refused(&e.to_string())
         })
     }
 
-    fn answer_hello(&self, peer: PeerId, community: &str, proof: &[u8; 32]) -> Response {
+    fn answer_hello(
+        &self,
+        peer: PeerId,
+        community: &str,
+        proof: &[u8; 32],
+        invite: Option<&[u8; 32]>,
+        device: Option<&[u8; 32]>,
+    ) -> Response {
         let Some(membership) = self.membership() else {
             return refused("not a member of any community");
         };
         let local = self.local_peer_id();
         if !membership.verify(community, &peer, &local, proof) {
-            self.strike(peer, "wrong membership proof");
+            self.punish(peer, "wrong membership proof", Severity::Strike);
             return refused("not a member of this community");
         }
-        self.mark_member(peer);
+        let own = membership.verify_device(&peer, &local, device);
+        if let Err(why) = self.admit_member(peer, invite, own) {
+            tracing::warn!("refusing {peer}: {why}");
+            return refused(&why);
+        }
         Response::Hello {
             proof: membership.proof(&local, &peer),
+            invite: membership.invite,
+            device: membership.device_proof(&local, &peer),
         }
     }
 
     async fn answer_want(&self, peer: PeerId, docs: Vec<String>) -> Response {
         let mut out = Vec::new();
         let mut size = 0;
-        for doc in docs.iter().filter(|d| self.shareable(d)).take(10_000) {
+        for doc in docs.iter().filter(|d| self.shareable(peer, d)).take(10_000) {
             let Some((bytes, heads)) = self.repo.read(doc, |d| (d.save(), d.get_heads())).await
             else {
                 continue;
@@ -513,7 +719,7 @@ impl Engine {
         doc: &str,
         heads: &[ChangeHash],
     ) -> Result<Response, SyncError> {
-        if !self.shareable(doc) {
+        if !self.shareable(peer, doc) {
             return Err(unknown(doc));
         }
         let (answer, ours) = self
@@ -546,7 +752,7 @@ impl Engine {
         doc: &str,
         message: &[u8],
     ) -> Result<Response, SyncError> {
-        if !self.shareable(doc) {
+        if !self.shareable(peer, doc) {
             return Err(unknown(doc));
         }
         if !message.is_empty() {
@@ -567,7 +773,7 @@ impl Engine {
         bytes: &[u8],
         heads: Heads,
     ) -> Result<Response, SyncError> {
-        if !self.allowed(doc) {
+        if !self.allowed(peer, doc) {
             // Maybe its index entry has not arrived yet; it will be fetched when it does.
             return Err(unknown(doc));
         }
@@ -603,16 +809,24 @@ impl Engine {
             while let Ok(doc) = changes.try_recv() {
                 docs.insert(doc);
             }
-            if docs.iter().any(|d| self.is_community(d)) {
+            // The index and the roster follow the community and member documents.
+            if docs
+                .iter()
+                .any(|d| matches!(self.kind_of(d), Some(DocKind::Community | DocKind::Member)))
+            {
                 self.refresh_index().await;
             }
             // The community document goes first: its index announces the others.
-            let mut ordered: Vec<String> =
-                docs.iter().filter(|d| self.shareable(d)).cloned().collect();
+            let mut ordered: Vec<String> = docs.iter().cloned().collect();
             ordered.sort_by_key(|d| !self.is_community(d));
             let community_changed = docs.iter().any(|d| self.is_community(d));
             for peer in self.member_peers() {
-                let (engine, ordered) = (self.clone(), ordered.clone());
+                let engine = self.clone();
+                let ordered: Vec<String> = ordered
+                    .iter()
+                    .filter(|d| self.shareable(peer, d))
+                    .cloned()
+                    .collect();
                 tokio::spawn(async move {
                     for doc in &ordered {
                         if let Err(e) = engine.push(peer, doc).await {
@@ -625,6 +839,24 @@ impl Engine {
                         if let Err(e) = engine.fetch(peer, missing).await {
                             tracing::debug!("fetch from {peer}: {e}");
                         }
+                    }
+                });
+            }
+        }
+    }
+
+    /// Anti-entropy: a digest round with every member peer now and then. Equal heads cost one
+    /// small message; anything a push missed (a peer restarting, a lost response) is found.
+    async fn reconcile_periodically(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(RECONCILE_EVERY);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            for peer in self.member_peers() {
+                let engine = self.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = engine.reconcile(peer).await {
+                        tracing::debug!("periodic sync with {peer}: {e}");
                     }
                 });
             }
@@ -691,15 +923,8 @@ impl Engine {
                     Err(e) => return Err(e.into()),
                 },
             };
-            d.load_incremental(bytes)
-                .map_err(|e| SyncError::Doc(doc.to_owned(), format!("bad changes: {e}")))?;
-            if DocKind::of(d) != Some(expected) {
-                return Err(SyncError::Doc(
-                    doc.to_owned(),
-                    format!("is not a {expected} document"),
-                ));
-            }
-            let heads = d.get_heads();
+            let heads = inbound::apply_changes(d, expected, bytes)
+                .map_err(|e| SyncError::Doc(doc.to_owned(), e))?;
             tx.commit().await?;
             return Ok(heads);
         }
@@ -711,18 +936,13 @@ impl Engine {
 
     /// Receives one sync-protocol message; applied changes and the state become durable together.
     async fn receive_sync(&self, peer: PeerId, doc: &str, bytes: &[u8]) -> Result<(), SyncError> {
-        let message = sync::Message::decode(bytes)
-            .map_err(|e| SyncError::Doc(doc.to_owned(), format!("malformed sync message: {e}")))?;
+        let doc_error = |e| SyncError::Doc(doc.to_owned(), e);
+        let message = inbound::decode_sync(bytes).map_err(doc_error)?;
         let mut states = self.sync_states.lock().await;
         let state = self.sync_state_entry(&mut states, peer, doc);
         let mut tx = self.repo.begin(&[doc]).await;
         let d = tx.doc(doc)?;
-        d.sync()
-            .receive_sync_message(state, message)
-            .map_err(|e| SyncError::Doc(doc.to_owned(), format!("bad sync message: {e}")))?;
-        if DocKind::of(d) != self.kind_of(doc) {
-            return Err(SyncError::Doc(doc.to_owned(), "changed kind".into()));
-        }
+        inbound::receive_sync(d, state, self.kind_of(doc), message).map_err(doc_error)?;
         tx.put_sync_state(&peer.to_string(), doc, state.encode());
         tx.commit().await?;
         Ok(())
@@ -763,10 +983,16 @@ impl Engine {
         self.repo.read(doc, |d| d.get_heads()).await
     }
 
-    /// Heads of every document we may share.
-    async fn digest(&self) -> Vec<(String, Heads)> {
+    /// Heads of every document we may share with `peer` (with `None`: every community
+    /// document, for status pages).
+    async fn digest(&self, peer: Option<PeerId>) -> Vec<(String, Heads)> {
         let mut out = Vec::new();
-        for doc in self.repo.ids().into_iter().filter(|d| self.shareable(d)) {
+        let ids = self.repo.ids();
+        let ids = ids.iter().filter(|d| match peer {
+            Some(peer) => self.shareable(peer, d),
+            None => self.kind_of(d).is_some_and(|k| k != DocKind::Relationships),
+        });
+        for doc in ids.cloned() {
             if let Some(heads) = self.heads(&doc).await {
                 out.push((doc, to_wire(&heads)));
             }
@@ -775,18 +1001,52 @@ impl Engine {
     }
 
     async fn refresh_index(&self) {
-        let Some(community) = self.membership().map(|m| m.community) else {
+        let Some(membership) = self.membership() else {
             return;
         };
-        let mut index = HashMap::from([(community.clone(), DocKind::Community)]);
-        if let Some(Ok(c)) = self.repo.read(&community, |d| Community::read(d)).await {
-            for (id, entry) in &c.docs {
-                if let Some(kind) = DocKind::parse(&entry.kind) {
+        let community_id = membership.community.clone();
+        let mut index = HashMap::from([(community_id.clone(), DocKind::Community)]);
+        if let Some(device) = &membership.device {
+            // Our private document: in no index, shared with our own devices only.
+            index.insert(device.private_doc.clone(), DocKind::Relationships);
+        }
+        let community = self.repo.read(&community_id, |d| Community::read(d)).await;
+        let Some(Ok(community)) = community else {
+            *self.index.write().unwrap_or_else(|e| e.into_inner()) = index;
+            return;
+        };
+        let mut members = Vec::new();
+        for (id, entry) in &community.docs {
+            match DocKind::parse(&entry.kind) {
+                // Only our own private document is ever accepted, never one named in the index.
+                Some(DocKind::Relationships) | None => continue,
+                Some(kind) => {
                     index.insert(id.clone(), kind);
                 }
             }
+            if entry.kind == DocKind::Member.as_str()
+                && let Some(Ok(member)) = self.repo.read(id, |d| Member::read(d)).await
+            {
+                members.push(member);
+            }
         }
+        let roster = Roster::new(&community, &members, time::OffsetDateTime::now_utc());
         *self.index.write().unwrap_or_else(|e| e.into_inner()) = index;
+        // Disconnect devices of members removed since they connected.
+        let revoked: Vec<PeerId> = self
+            .peers()
+            .iter_mut()
+            .filter(|(peer, p)| p.member && roster.revoked.contains(&peer.to_string()))
+            .map(|(peer, p)| {
+                p.member = false;
+                *peer
+            })
+            .collect();
+        *self.roster.write().unwrap_or_else(|e| e.into_inner()) = Some(roster);
+        for peer in revoked {
+            tracing::warn!("disconnecting {peer}: a device of a removed member");
+            self.net.disconnect(peer);
+        }
     }
 
     fn kind_of(&self, doc: &str) -> Option<DocKind> {
@@ -797,14 +1057,25 @@ impl Engine {
             .copied()
     }
 
-    /// Peers may send us this document.
-    fn allowed(&self, doc: &str) -> bool {
-        self.kind_of(doc).is_some()
+    /// `peer` may send us this document: a community document, or our private document
+    /// from one of our own devices.
+    fn allowed(&self, peer: PeerId, doc: &str) -> bool {
+        match self.kind_of(doc) {
+            Some(DocKind::Relationships) => self.is_own_device(&peer),
+            Some(_) => true,
+            None => false,
+        }
     }
 
-    /// We may send peers this document.
-    fn shareable(&self, doc: &str) -> bool {
-        self.allowed(doc)
+    /// We may send `peer` this document: the same rule as [`Engine::allowed`].
+    fn shareable(&self, peer: PeerId, doc: &str) -> bool {
+        self.allowed(peer, doc)
+    }
+
+    fn is_own_device(&self, peer: &PeerId) -> bool {
+        self.peers()
+            .get(peer)
+            .is_some_and(|p| p.member && p.own_device)
     }
 
     fn is_community(&self, doc: &str) -> bool {
@@ -838,9 +1109,13 @@ impl Engine {
         }
     }
 
+    /// Remembers a peer's heads of the documents we may share with it (nothing else: a peer
+    /// must not make us hold what it likes).
     fn remember_all(&self, peer: PeerId, docs: &[(String, Vec<ChangeHash>)]) {
-        for (doc, heads) in docs.iter().take(100_000) {
-            self.remember(peer, doc, heads.clone());
+        for (doc, heads) in docs.iter().take(limits::MAX_ANNOUNCED_DOCS) {
+            if self.allowed(peer, doc) {
+                self.remember(peer, doc, heads.clone());
+            }
         }
     }
 
@@ -850,32 +1125,82 @@ impl Engine {
         }
     }
 
-    /// Counts a misbehaviour; past the limit the peer is disconnected and banned a while.
-    fn strike(&self, peer: PeerId, why: &str) {
+    /// Counts a request about a document we do not know; true every
+    /// [`limits::UNKNOWN_PER_STRIKE`] of them.
+    fn count_unknown(&self, peer: PeerId) -> bool {
+        let mut peers = self.peers();
+        let state = peers.entry(peer).or_default();
+        state.unknown += 1;
+        state.unknown.is_multiple_of(limits::UNKNOWN_PER_STRIKE)
+    }
+
+    /// Counts a misbehaviour: a strike, or for a hard limit a ban at once. Banned peers are
+    /// disconnected and refused for [`BAN`].
+    pub fn punish(&self, peer: PeerId, why: &str, severity: Severity) {
         tracing::warn!("peer {peer}: {why}");
         let mut peers = self.peers();
         let state = peers.entry(peer).or_default();
-        state.strikes += 1;
-        if state.strikes >= STRIKES_BEFORE_BAN {
+        if state.banned() {
+            return;
+        }
+        // Strikes are forgiven after a quiet while: an honest peer that races now and then
+        // (a push overtaking its index entry) must not add up to a ban over days.
+        let now = Instant::now();
+        if state
+            .last_strike
+            .is_some_and(|at| now.duration_since(at) > limits::STRIKE_MEMORY)
+        {
             state.strikes = 0;
-            state.banned_until = Some(Instant::now() + BAN);
+        }
+        state.last_strike = Some(now);
+        state.strikes += 1;
+        if severity == Severity::Ban || state.strikes >= STRIKES_BEFORE_BAN {
+            state.strikes = 0;
+            let until = Instant::now() + BAN;
+            state.banned_until = Some(until);
             drop(peers);
             tracing::warn!("disconnecting and banning {peer} for {BAN:?}");
-            self.net.disconnect(peer);
+            self.net.ban(peer, until);
         }
     }
 
+    /// One request and its checked response; waits and asks again when told to slow down.
     async fn call(&self, peer: PeerId, request: &Request) -> Result<Response, SyncError> {
         let bytes = wire::encode(request).map_err(|e| SyncError::Encode(e.to_string()))?;
-        self.count_sent(peer, bytes.len());
-        let answer = self.net.request(peer, bytes).await?;
-        self.count_received(peer, answer.len());
-        match wire::decode::<Response>(&answer) {
-            Ok(Response::Refused { reason }) => Err(SyncError::Refused(peer, reason)),
-            Ok(response) => Ok(response),
-            Err(e) => {
-                self.strike(peer, &format!("malformed response: {e}"));
-                Err(SyncError::Malformed(peer, e.to_string()))
+        let slots = self
+            .outbound
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(peer)
+            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(limits::MAX_OUTBOUND_PER_PEER)))
+            .clone();
+        // Never closed, so acquiring only waits.
+        let _slot = slots.acquire_owned().await.ok();
+        let mut retries = 0;
+        loop {
+            self.count_sent(peer, bytes.len());
+            let answer = self.net.request(peer, bytes.clone()).await?;
+            self.count_received(peer, answer.len());
+            capture::record("response", &answer);
+            match wire::decode::<Response>(&answer) {
+                Ok(Response::Refused { reason })
+                    if reason == SLOW_DOWN && retries < SLOW_DOWN_RETRIES =>
+                {
+                    retries += 1;
+                    tokio::time::sleep(SLOW_DOWN_WAIT).await;
+                }
+                Ok(Response::Refused { reason }) => return Err(SyncError::Refused(peer, reason)),
+                Ok(response) => {
+                    if let Err(v) = limits::check_response(&response) {
+                        self.punish(peer, &v.to_string(), Severity::Ban);
+                        return Err(SyncError::Malformed(peer, v.to_string()));
+                    }
+                    return Ok(response);
+                }
+                Err(e) => {
+                    self.punish(peer, &format!("malformed response: {e}"), Severity::Strike);
+                    return Err(SyncError::Malformed(peer, e.to_string()));
+                }
             }
         }
     }

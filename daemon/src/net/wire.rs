@@ -2,7 +2,9 @@
 //!
 //! Every message is one request and its response on a fresh libp2p stream, framed as a
 //! big-endian `u32` length and that many bytes of postcard-encoded [`Request`] or
-//! [`Response`]. A frame longer than [`MAX_FRAME`] is refused before it is read.
+//! [`Response`]. A frame longer than [`MAX_FRAME`] is refused before it is read; an inbound
+//! frame reserves its bytes from a budget shared by all peers as they arrive, and must arrive
+//! within `limits::FRAME_READ_TIMEOUT` (see `limits`).
 //!
 //! Conversation between two members A and B, after the Noise handshake:
 //! 1. `Hello` both ways: each proves it holds the community secret (see `membership`).
@@ -22,6 +24,8 @@ use libp2p::StreamProtocol;
 use libp2p::request_response;
 use serde::{Deserialize, Serialize};
 
+use super::limits::{FRAME_READ_TIMEOUT, FrameBudget, Permit};
+
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/guild/sync/1");
 
 /// Largest frame either side reads or writes (16 MiB).
@@ -36,7 +40,14 @@ pub type Heads = Vec<[u8; 32]>;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Request {
     /// Proof of the community secret, bound to both peer ids.
-    Hello { community: String, proof: [u8; 32] },
+    Hello {
+        community: String,
+        proof: [u8; 32],
+        /// The invitation nonce of a newcomer not yet listed as a member's device.
+        invite: Option<[u8; 32]>,
+        /// Proof of the member's device secret: "I am another device of your member".
+        device: Option<[u8; 32]>,
+    },
     /// The sender's heads of every document it holds.
     Digest { docs: Vec<(String, Heads)> },
     /// Snapshots of documents the sender does not hold.
@@ -57,6 +68,9 @@ pub enum Request {
 pub enum Response {
     Hello {
         proof: [u8; 32],
+        /// As in the request: the responder may itself be a newcomer.
+        invite: Option<[u8; 32]>,
+        device: Option<[u8; 32]>,
     },
     Digest {
         docs: Vec<(String, Heads)>,
@@ -86,41 +100,112 @@ pub enum Response {
     },
 }
 
+/// Why an inbound frame was not read. libp2p drops a request whose read fails without saying
+/// from which peer, so the codec hands such a frame on as [`Frame::refused`] instead: the
+/// engine then knows whom to refuse and punish.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("frame of {0} bytes exceeds the {MAX_FRAME}-byte limit")]
+    TooLarge(usize),
+    #[error("too many bytes are arriving from peers at once; frame of {0} bytes refused")]
+    Busy(usize),
+    #[error("frame of {0} bytes did not arrive within {FRAME_READ_TIMEOUT:?}")]
+    TooSlow(usize),
+}
+
+/// A failed [`read_frame`]: the connection failed, or the frame broke a limit.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    #[error(transparent)]
+    Limit(FrameError),
+}
+
+impl From<ReadError> for io::Error {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Io(e) => e,
+            ReadError::Limit(e) => io::Error::new(io::ErrorKind::InvalidData, e),
+        }
+    }
+}
+
+/// One inbound request frame, holding its share of the frame budget until dropped.
+pub struct Frame {
+    pub bytes: Vec<u8>,
+    /// Set (and `bytes` empty) when the frame broke a limit and was not read.
+    pub refused: Option<FrameError>,
+    _permit: Option<Permit>,
+}
+
+impl Frame {
+    /// A frame this daemon sends (it reserves nothing).
+    pub fn outgoing(bytes: Vec<u8>) -> Self {
+        Self {
+            bytes,
+            refused: None,
+            _permit: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Frame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Frame({} bytes)", self.bytes.len())
+    }
+}
+
 /// Length-prefixed frames with a hard maximum size. Frames stay raw bytes here: the sync
 /// engine decodes them, so a malformed message is seen (logged, counted against the peer)
 /// instead of vanishing inside libp2p.
 #[derive(Clone, Debug, Default)]
-pub struct Codec;
+pub struct Codec {
+    budget: FrameBudget,
+}
 
 impl request_response::Codec for Codec {
     type Protocol = StreamProtocol;
-    type Request = Vec<u8>;
+    type Request = Frame;
     type Response = Vec<u8>;
 
-    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Vec<u8>>
+    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Frame>
     where
         T: AsyncRead + Unpin + Send,
     {
-        read_frame(io).await
+        match read_frame(io, Some(&self.budget)).await {
+            Ok((bytes, permit)) => Ok(Frame {
+                bytes,
+                refused: None,
+                _permit: permit,
+            }),
+            Err(ReadError::Limit(refused)) => Ok(Frame {
+                bytes: Vec::new(),
+                refused: Some(refused),
+                _permit: None,
+            }),
+            Err(ReadError::Io(e)) => Err(e),
+        }
     }
 
     async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Vec<u8>>
     where
         T: AsyncRead + Unpin + Send,
     {
-        read_frame(io).await
+        // Responses answer our own requests, so their number is ours to bound.
+        Ok(read_frame(io, None).await.map_err(io::Error::from)?.0)
     }
 
     async fn write_request<T>(
         &mut self,
         _: &StreamProtocol,
         io: &mut T,
-        req: Vec<u8>,
+        req: Frame,
     ) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
     {
-        write_frame(io, &req).await
+        write_frame(io, &req.bytes).await
     }
 
     async fn write_response<T>(
@@ -144,23 +229,49 @@ pub fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> io::Result<T> {
     postcard::from_bytes(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
-async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T) -> io::Result<Vec<u8>> {
+/// Bytes read (and reserved) at a time, so memory follows what actually arrived.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Reads one frame: refuses it if too long, reserves `budget` as it arrives, and gives up
+/// if it does not arrive in time.
+pub async fn read_frame<T: AsyncRead + Unpin + Send>(
+    io: &mut T,
+    budget: Option<&FrameBudget>,
+) -> Result<(Vec<u8>, Option<Permit>), ReadError> {
     let mut len = [0u8; 4];
     io.read_exact(&mut len).await?;
     let len = u32::from_be_bytes(len) as usize;
     if len > MAX_FRAME {
         tracing::warn!("dropping a frame of {len} bytes: over the {MAX_FRAME}-byte limit");
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("frame of {len} bytes exceeds the {MAX_FRAME}-byte limit"),
-        ));
+        return Err(ReadError::Limit(FrameError::TooLarge(len)));
     }
-    let mut buf = vec![0u8; len];
-    io.read_exact(&mut buf).await?;
-    Ok(buf)
+    let body = async {
+        let mut buf = Vec::new();
+        let mut permit = None::<Permit>;
+        while buf.len() < len {
+            let chunk = READ_CHUNK.min(len - buf.len());
+            if let Some(budget) = budget {
+                let more = budget
+                    .reserve(chunk)
+                    .ok_or(ReadError::Limit(FrameError::Busy(len)))?;
+                match &mut permit {
+                    Some(p) => p.merge(more),
+                    None => permit = Some(more),
+                }
+            }
+            let start = buf.len();
+            buf.resize(start + chunk, 0);
+            io.read_exact(&mut buf[start..]).await?;
+        }
+        Ok((buf, permit))
+    };
+    tokio::time::timeout(FRAME_READ_TIMEOUT, body)
+        .await
+        .map_err(|_| ReadError::Limit(FrameError::TooSlow(len)))?
 }
 
-async fn write_frame<T: AsyncWrite + Unpin + Send>(io: &mut T, data: &[u8]) -> io::Result<()> {
+/// Writes one frame; refuses to send one over [`MAX_FRAME`].
+pub async fn write_frame<T: AsyncWrite + Unpin + Send>(io: &mut T, data: &[u8]) -> io::Result<()> {
     let len = u32::try_from(data.len())
         .ok()
         .filter(|len| *len as usize <= MAX_FRAME)
@@ -172,16 +283,25 @@ async fn write_frame<T: AsyncWrite + Unpin + Send>(io: &mut T, data: &[u8]) -> i
 
 #[cfg(test)]
 mod tests {
-    use futures::executor::block_on;
     use libp2p::request_response::Codec as _;
 
     use super::*;
 
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
     fn roundtrip(req: Request) -> Request {
         let mut buf = Vec::new();
-        block_on(Codec.write_request(&PROTOCOL, &mut buf, encode(&req).unwrap())).unwrap();
+        let frame = Frame::outgoing(encode(&req).unwrap());
+        block_on(Codec::default().write_request(&PROTOCOL, &mut buf, frame)).unwrap();
         let mut reader = futures::io::Cursor::new(buf);
-        decode(&block_on(Codec.read_request(&PROTOCOL, &mut reader)).unwrap()).unwrap()
+        let frame = block_on(Codec::default().read_request(&PROTOCOL, &mut reader)).unwrap();
+        decode(&frame.bytes).unwrap()
     }
 
     #[test]
@@ -199,8 +319,30 @@ mod tests {
         let mut frame = ((MAX_FRAME + 1) as u32).to_be_bytes().to_vec();
         frame.extend([0; 16]);
         let mut reader = futures::io::Cursor::new(frame);
-        let err = block_on(Codec.read_request(&PROTOCOL, &mut reader)).unwrap_err();
-        assert!(err.to_string().contains("exceeds"), "{err}");
+        let frame = block_on(Codec::default().read_request(&PROTOCOL, &mut reader)).unwrap();
+        assert!(frame.bytes.is_empty());
+        let refused = frame.refused.unwrap();
+        assert!(matches!(refused, FrameError::TooLarge(_)));
+        assert!(refused.to_string().contains("exceeds"), "{refused}");
+    }
+
+    #[test]
+    fn frames_over_the_shared_budget_are_refused_and_the_budget_comes_back() {
+        let budget = FrameBudget::new(100_000);
+        let mut codec = Codec {
+            budget: budget.clone(),
+        };
+        let mut frame = 90_000u32.to_be_bytes().to_vec();
+        frame.extend(vec![0; 90_000]);
+        let held =
+            block_on(codec.read_request(&PROTOCOL, &mut futures::io::Cursor::new(&frame))).unwrap();
+        assert_eq!(budget.used(), 90_000);
+        let busy =
+            block_on(codec.read_request(&PROTOCOL, &mut futures::io::Cursor::new(&frame))).unwrap();
+        assert!(matches!(busy.refused, Some(FrameError::Busy(_))));
+        drop(busy);
+        drop(held);
+        assert_eq!(budget.used(), 0);
     }
 
     #[test]
