@@ -267,7 +267,71 @@ fn a_fresh_member_receives_a_large_community() {
         .sum();
     let documents = status["documents"].as_array().unwrap().len();
     eprintln!(
-        "JOIN: {documents} documents, 201 members, in {elapsed:?}, {received} bytes received"
+        "JOIN: {documents} documents (201 members, 100 sessions) in {elapsed:?}, {received} bytes received"
     );
     assert_eq!(member_names(&joiner).len(), 201);
+    assert_eq!(
+        joiner
+            .guild_json(&["sessions", "list"])
+            .as_array()
+            .unwrap()
+            .len(),
+        100
+    );
+}
+
+#[test]
+fn daemons_whose_clocks_differ_by_hours_converge_and_order_sessions_alike() {
+    use guild_tests::Options;
+    let skewed = |hours: i64| Options {
+        env: vec![("GUILD_CLOCK_OFFSET_SECS".into(), (hours * 3600).to_string())],
+        ..Options::default()
+    };
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let ahead = Daemon::start_with(dir_a.path(), skewed(7));
+    let behind = Daemon::start_with(dir_b.path(), skewed(-5));
+    ahead.guild(&["init", "--community", "Skewed", "--name", "Ada"]);
+    let ticket = ahead.guild(&["invite"]);
+    behind.guild(&["join", ticket.trim(), "--name", "Bea"]);
+    // Each schedules a session; the later-clocked daemon's session is the earlier one.
+    behind.guild(&[
+        "sessions",
+        "add",
+        "Late meetup",
+        "--kind",
+        "meetup",
+        "--start",
+        "2027-03-02T18:00:00+01:00",
+        "--end",
+        "2027-03-02T20:00:00+01:00",
+    ]);
+    ahead.guild(&[
+        "sessions",
+        "add",
+        "Early meetup",
+        "--kind",
+        "meetup",
+        "--start",
+        "2027-03-02T09:00:00-05:00",
+        "--end",
+        "2027-03-02T10:00:00-05:00",
+    ]);
+    behind.guild(&["skills", "rate", "Discovery", "3"]);
+    ahead.guild(&["skills", "rate", "Discovery", "4"]);
+    wait_converged(&[&ahead, &behind]);
+    let titles = |d: &Daemon| -> Vec<String> {
+        d.guild_json(&["sessions", "list"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["title"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // 09:00-05:00 is 14:00 UTC, before 18:00+01:00 (17:00 UTC), whatever the clocks say.
+    assert_eq!(titles(&ahead), ["Early meetup", "Late meetup"]);
+    assert_eq!(titles(&behind), titles(&ahead));
+    assert_eq!(
+        ahead.guild_json(&["skills", "who", "Discovery"]),
+        behind.guild_json(&["skills", "who", "Discovery"])
+    );
 }

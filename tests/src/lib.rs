@@ -61,6 +61,8 @@ pub struct Options {
     /// restarts so that peers can redial it.
     pub listen: String,
     pub mdns: bool,
+    /// Extra environment for guildd, e.g. `GUILD_CLOCK_OFFSET_SECS`.
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for Options {
@@ -69,6 +71,7 @@ impl Default for Options {
             prefix: Vec::new(),
             listen: format!("/ip4/127.0.0.1/tcp/{}", free_port()),
             mdns: false,
+            env: Vec::new(),
         }
     }
 }
@@ -136,6 +139,7 @@ impl Daemon {
                 &self.options.listen,
             ])
             .env("GUILD_LOG", "info,guild_daemon=debug")
+            .envs(self.options.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log);
