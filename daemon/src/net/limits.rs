@@ -51,7 +51,7 @@ pub const REFUSALS_PER_STRIKE: u32 = 50;
 
 /// Requests about unknown documents that count as one strike. An honest push can overtake
 /// the index entry of its document now and then; a peer naming documents at random cannot.
-pub const UNKNOWN_PER_STRIKE: u32 = 10;
+pub const UNKNOWN_PER_STRIKE: u32 = 25;
 
 /// Strikes are forgotten after this long without a new one.
 pub const STRIKE_MEMORY: Duration = Duration::from_secs(10 * 60);
