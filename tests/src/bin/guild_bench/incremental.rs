@@ -147,6 +147,13 @@ pub fn run(ctx: &Ctx, report: &mut Report, history: usize) -> Result<()> {
     let base_doc = AutoCommit::load(&base)?;
     let applies = inproc::apply_times(&base_doc, &changes, 3)?;
     let one_message = inproc::push_frames(&base_doc, &changes, &me)?;
+    let receive = inproc::receive_path(&base_doc, &changes)?;
+    let stored = guild_daemon::store::StoredDoc {
+        id: me.clone(),
+        base: base.clone(),
+        changes: Vec::new(),
+    };
+    let daemon_receive = inproc::daemon_receive(&stored, &changes)?;
     // The receiver's counters hold every frame it exchanged with the sender: they equal one
     // push and one acknowledgement exactly when nothing else was sent.
     let single = samples
@@ -192,6 +199,21 @@ pub fn run(ctx: &Ctx, report: &mut Report, history: usize) -> Result<()> {
         &section,
         "worst sample: latency minus its apply time",
         format!("{:.1} ms", worst_margin * 1000.0),
+    );
+    report.info(
+        &section,
+        "receiver's steps in process: load_incremental / kind check / save_incremental",
+        format!(
+            "{} / {} / {} (medians)",
+            ms(receive.load_incremental),
+            ms(receive.kind_check),
+            ms(receive.save_incremental)
+        ),
+    );
+    report.info(
+        &section,
+        "receiver's apply + commit with the daemon's own code, in process",
+        ms(daemon_receive),
     );
     report.info(
         &section,
@@ -252,6 +274,10 @@ pub fn run(ctx: &Ctx, report: &mut Report, history: usize) -> Result<()> {
             "latency_from_request_ms": samples.iter().map(|s| secs(s.from_request) * 1000.0).collect::<Vec<_>>(),
             "sender_side_ms": samples.iter().map(|s| secs(s.sender_side) * 1000.0).collect::<Vec<_>>(),
             "receiver_side_ms": samples.iter().map(|s| secs(s.receiver_side) * 1000.0).collect::<Vec<_>>(),
+            "inproc_load_incremental_ms": secs(receive.load_incremental) * 1000.0,
+            "inproc_daemon_receive_ms": secs(daemon_receive) * 1000.0,
+            "inproc_kind_check_ms": secs(receive.kind_check) * 1000.0,
+            "inproc_save_incremental_ms": secs(receive.save_incremental) * 1000.0,
             "automerge_apply_ms": applies.iter().map(|d| secs(*d) * 1000.0).collect::<Vec<_>>(),
             "push_frame_bytes": samples.iter().map(|s| s.frames_in).collect::<Vec<_>>(),
             "ack_frame_bytes": samples.iter().map(|s| s.frames_out).collect::<Vec<_>>(),

@@ -201,3 +201,70 @@ pub fn push_frames(base: &AutoCommit, changes: &[Change], doc_id: &str) -> Resul
     }
     Ok(out)
 }
+
+/// The receiving daemon's in-memory work for one pushed change, step by step, in process:
+/// `load_incremental` of the pushed bytes (how the daemon applies them) and the
+/// `save_incremental` its repo then calls to get the bytes to store. Medians over `changes`.
+pub fn receive_path(base: &AutoCommit, changes: &[Change]) -> Result<ReceivePath> {
+    let mut doc = base.clone();
+    // As a long-running daemon's document: saved up to here.
+    doc.save_incremental();
+    let (mut load, mut kind, mut save) = (Vec::new(), Vec::new(), Vec::new());
+    for change in changes {
+        let mut sender = doc.clone();
+        sender.apply_changes([change.clone()])?;
+        let bytes = sender.save_after(change.deps());
+        let t = Instant::now();
+        doc.load_incremental(&bytes)?;
+        load.push(t.elapsed());
+        // The daemon then checks the document is still of its kind (`inbound::check_kind`).
+        let t = Instant::now();
+        std::hint::black_box(DocKind::of(&doc));
+        kind.push(t.elapsed());
+        let t = Instant::now();
+        std::hint::black_box(doc.save_incremental());
+        save.push(t.elapsed());
+    }
+    let med = |mut v: Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    Ok(ReceivePath {
+        load_incremental: med(load),
+        kind_check: med(kind),
+        save_incremental: med(save),
+    })
+}
+
+pub struct ReceivePath {
+    pub load_incremental: Duration,
+    pub kind_check: Duration,
+    pub save_incremental: Duration,
+}
+
+/// The receiving daemon's whole in-memory step for one pushed change, with its own code: the
+/// stored document loaded by `repo::load_stored` (then `save_incremental`, as the repo does),
+/// `inbound::apply_changes` on the pushed bytes, then `commit` and `save_incremental` as
+/// `Txn::commit` does. Median over `changes`.
+pub fn daemon_receive(
+    stored: &guild_daemon::store::StoredDoc,
+    changes: &[Change],
+) -> Result<Duration> {
+    let mut doc = guild_daemon::repo::load_stored(stored).map_err(|e| anyhow!("{e}"))?;
+    doc.save_incremental();
+    let kind = DocKind::of(&doc).context("the document has no kind")?;
+    let mut times = Vec::new();
+    for change in changes {
+        let mut sender = doc.clone();
+        sender.apply_changes([change.clone()])?;
+        let bytes = sender.save_after(change.deps());
+        let t = Instant::now();
+        guild_daemon::net::inbound::apply_changes(&mut doc, kind, &bytes)
+            .map_err(|e| anyhow!(e))?;
+        doc.commit();
+        std::hint::black_box(doc.save_incremental());
+        times.push(t.elapsed());
+    }
+    times.sort();
+    Ok(times[times.len() / 2])
+}

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use serde_json::json;
 
-use crate::common::Ctx;
+use crate::common::{Ctx, poll};
 use crate::http::Client;
 use crate::node::{Heads, Node, heads_of, str_field, sum_peer_bytes};
 use crate::report::{Report, bytes, ms, secs};
@@ -74,7 +74,14 @@ pub fn run(ctx: &Ctx, report: &mut Report, n: usize) -> Result<()> {
     each(rest, 8, |i, node| {
         node.start()?;
         let id = node.join(&tickets[i])?;
-        // Leave at once: stop dialling the founder, and stop.
+        // The shared session arrives just after the community: wait for it, then leave.
+        poll(
+            "the shared session to arrive",
+            Duration::from_secs(120),
+            Duration::from_millis(20),
+            // A daemon that is still receiving may answer an error: not there yet.
+            || Ok(node.heads().is_ok_and(|h| h.contains_key(&session))),
+        )?;
         node.forget_peers()?;
         node.stop()?;
         joined

@@ -75,8 +75,14 @@ impl Node {
                 &self.listen,
                 "--no-mdns",
             ])
-            // The shipped default log level, whatever the caller's environment says.
+            // The shipped default log level, whatever the caller's environment says, unless
+            // GUILD_BENCH_LOG asks for another (to measure what logging costs).
             .env_remove("GUILD_LOG")
+            .envs(
+                std::env::var_os("GUILD_BENCH_LOG")
+                    .filter(|l| !l.is_empty())
+                    .map(|l| ("GUILD_LOG", l)),
+            )
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

@@ -93,7 +93,8 @@ pub fn big_store(dir: &Path, community: &str, target: u64, seed: u64) -> Result<
         let mut index = load(&store, community)?;
         let mut member_ids: Vec<String> = Vec::new();
         let mut clock = 0u64;
-        while std::fs::metadata(&path)?.len() < target {
+        // redb's file shrinks when it is closed: aim the open file's size a little higher.
+        while std::fs::metadata(&path)?.len() < target + target / 2 {
             let mut ops = Vec::new();
             let mut listed = Vec::new();
             for _ in 0..50 {
