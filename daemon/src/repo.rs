@@ -96,11 +96,12 @@ impl Repo {
         self.changed.subscribe()
     }
 
-    /// Runs `f` on a document, if held.
+    /// Runs `f` on a document, if held. A document being created is not held until its
+    /// transaction commits: one rolled back must never be seen, not even empty.
     pub async fn read<R>(&self, id: &str, f: impl FnOnce(&mut AutoCommit) -> R) -> Option<R> {
         let slot = self.read_slots().get(id).cloned()?;
         let mut slot = slot.lock().await;
-        Some(f(&mut slot.doc))
+        slot.stored.then(|| f(&mut slot.doc))
     }
 
     /// Locks the documents `ids` (those that exist) for a change.
@@ -114,16 +115,18 @@ impl Repo {
             let slot = self.read_slots().get(id).cloned();
             if let Some(slot) = slot {
                 let mut guard = slot.lock_owned().await;
-                if guard.stored {
-                    before.insert(
-                        id.to_owned(),
-                        Before {
-                            heads: guard.doc.get_heads(),
-                            next_seq: guard.next_seq,
-                            since_compact: guard.since_compact,
-                        },
-                    );
+                if !guard.stored {
+                    // Its creation was rolled back while we waited: it does not exist.
+                    continue;
                 }
+                before.insert(
+                    id.to_owned(),
+                    Before {
+                        heads: guard.doc.get_heads(),
+                        next_seq: guard.next_seq,
+                        since_compact: guard.since_compact,
+                    },
+                );
                 locked.insert(id.to_owned(), guard);
             }
         }
@@ -392,6 +395,39 @@ mod tests {
             base,
             changes,
         }
+    }
+
+    #[tokio::test]
+    async fn a_creation_rolled_back_is_never_seen_even_by_a_waiting_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Arc::new(Repo::open(Store::open(&dir.path().join("t.redb")).unwrap()).unwrap());
+        let mut tx = repo.begin(&[]).await;
+        tx.create("new")
+            .unwrap()
+            .put(ROOT, "kind", "member")
+            .unwrap();
+        // Readers that find the document while it is being created wait for its lock.
+        let reader = {
+            let repo = repo.clone();
+            tokio::spawn(async move { repo.read("new", |d| d.get_heads()).await })
+        };
+        let writer = {
+            let repo = repo.clone();
+            tokio::spawn(async move { repo.begin(&["new"]).await.doc("new").is_ok() })
+        };
+        // On this single-threaded runtime, both tasks run up to the lock and wait there.
+        tokio::task::yield_now().await;
+        drop(tx);
+        assert_eq!(
+            reader.await.unwrap(),
+            None,
+            "a reader saw a phantom document"
+        );
+        assert!(
+            !writer.await.unwrap(),
+            "a transaction locked a phantom document"
+        );
+        assert!(!repo.contains("new"));
     }
 
     #[test]

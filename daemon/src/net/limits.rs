@@ -309,7 +309,8 @@ mod tests {
         assert!(
             check_request(&Request::Sync {
                 doc: long,
-                message: vec![]
+                message: vec![],
+                first: true,
             })
             .is_err()
         );

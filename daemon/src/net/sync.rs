@@ -149,6 +149,8 @@ pub struct Engine {
     roster: RwLock<Option<Roster>>,
     /// Sync-protocol states of running sessions; persisted after every message.
     sync_states: tokio::sync::Mutex<HashMap<(PeerId, String), sync::State>>,
+    /// The (peer, document) pairs with a sync session running from this side.
+    sessions: Mutex<HashSet<(PeerId, String)>>,
     /// Requests open to each peer, so we never break the limits we hold peers to.
     outbound: Mutex<HashMap<PeerId, Arc<tokio::sync::Semaphore>>>,
     pub bytes_sent: AtomicU64,
@@ -165,6 +167,7 @@ impl Engine {
             index: RwLock::new(HashMap::new()),
             roster: RwLock::new(None),
             sync_states: tokio::sync::Mutex::new(HashMap::new()),
+            sessions: Mutex::new(HashSet::new()),
             outbound: Mutex::new(HashMap::new()),
             bytes_sent: AtomicU64::new(0),
             bytes_received: AtomicU64::new(0),
@@ -466,8 +469,12 @@ impl Engine {
 
     /// Automerge's sync protocol for one document, driven from this side.
     async fn sync_session(&self, peer: PeerId, doc: &str) -> Result<(), SyncError> {
+        let Some(_session) = SessionGuard::enter(&self.sessions, peer, doc) else {
+            return Ok(()); // One is running: it goes on until neither side has anything new.
+        };
+        self.restart_sync_state(peer, doc).await;
         let mut their_last: Option<Vec<u8>> = None;
-        for _ in 0..MAX_SYNC_ROUNDS {
+        for round in 0..MAX_SYNC_ROUNDS {
             let ours = self
                 .with_sync_state(peer, doc, |d, state| {
                     d.sync().generate_sync_message(state).map(|m| m.encode())
@@ -482,6 +489,7 @@ impl Engine {
                     &Request::Sync {
                         doc: doc.to_owned(),
                         message: ours.clone().unwrap_or_default(),
+                        first: round == 0,
                     },
                 )
                 .await?
@@ -642,7 +650,11 @@ impl Engine {
             }
             Request::Want { docs } => Ok(self.answer_want(peer, docs).await),
             Request::Pull { doc, heads } => self.answer_pull(peer, &doc, &from_wire(&heads)).await,
-            Request::Sync { doc, message } => self.answer_sync(peer, &doc, &message).await,
+            Request::Sync {
+                doc,
+                message,
+                first,
+            } => self.answer_sync(peer, &doc, &message, first).await,
             Request::Changes { doc, bytes, heads } => {
                 self.answer_changes(peer, &doc, &bytes, heads).await
             }
@@ -751,9 +763,13 @@ impl Engine {
         peer: PeerId,
         doc: &str,
         message: &[u8],
+        first: bool,
     ) -> Result<Response, SyncError> {
         if !self.shareable(peer, doc) {
             return Err(unknown(doc));
+        }
+        if first {
+            self.restart_sync_state(peer, doc).await;
         }
         if !message.is_empty() {
             self.receive_sync(peer, doc, message).await?;
@@ -960,6 +976,15 @@ impl Engine {
             .read(doc, |d| f(d, state))
             .await
             .ok_or_else(|| unknown(doc))
+    }
+
+    /// Forgets everything but the shared heads of the sync state with `peer` for `doc`, as
+    /// Automerge wants at the start of every session: what was in flight or sent in an
+    /// earlier session may never have arrived.
+    async fn restart_sync_state(&self, peer: PeerId, doc: &str) {
+        let mut states = self.sync_states.lock().await;
+        let state = self.sync_state_entry(&mut states, peer, doc);
+        *state = sync::State::decode(&state.encode()).unwrap_or_default();
     }
 
     fn sync_state_entry<'s>(
@@ -1217,6 +1242,36 @@ impl Engine {
         if let Some(state) = self.peers().get_mut(&peer) {
             state.bytes_received += n as u64;
         }
+    }
+}
+
+/// Marks a sync session as running for as long as it lives.
+struct SessionGuard<'a> {
+    sessions: &'a Mutex<HashSet<(PeerId, String)>>,
+    key: (PeerId, String),
+}
+
+impl<'a> SessionGuard<'a> {
+    fn enter(
+        sessions: &'a Mutex<HashSet<(PeerId, String)>>,
+        peer: PeerId,
+        doc: &str,
+    ) -> Option<Self> {
+        let key = (peer, doc.to_owned());
+        let fresh = sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.clone());
+        fresh.then_some(Self { sessions, key })
+    }
+}
+
+impl Drop for SessionGuard<'_> {
+    fn drop(&mut self) {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.key);
     }
 }
 

@@ -54,8 +54,14 @@ pub enum Request {
     Want { docs: Vec<String> },
     /// The changes of `doc` after `heads` (the sender's current heads).
     Pull { doc: String, heads: Heads },
-    /// One Automerge sync-protocol message for `doc`.
-    Sync { doc: String, message: Vec<u8> },
+    /// One Automerge sync-protocol message for `doc`. `first` opens a session: the responder
+    /// starts again from its stored state, so that an interrupted session (a crash, a lost
+    /// connection) cannot leave it believing it sent changes that never arrived.
+    Sync {
+        doc: String,
+        message: Vec<u8>,
+        first: bool,
+    },
     /// New changes of `doc` (a `save_after` chunk); `heads` are the sender's heads after them.
     Changes {
         doc: String,

@@ -382,6 +382,7 @@ fn attack_requests(attack: &str, community: &str) -> Result<(Vec<Vec<u8>>, usize
                     framed(&Request::Sync {
                         doc: community.to_owned(),
                         message: vec![0x42; 40],
+                        first: false,
                     })
                 }))
                 .collect(),
