@@ -37,14 +37,18 @@ pub enum Verdict {
 }
 
 impl Roster {
-    pub fn new(community: &Community, members: &[Member], now: OffsetDateTime) -> Self {
+    pub fn new<M: std::borrow::Borrow<Member>>(
+        community: &Community,
+        members: &[M],
+        now: OffsetDateTime,
+    ) -> Self {
+        let members = || members.iter().map(|m| m.borrow());
         let mut roster = Roster::default();
-        let removed: HashSet<&str> = members
-            .iter()
+        let removed: HashSet<&str> = members()
             .filter(|m| m.removed)
             .map(|m| m.id.as_str())
             .collect();
-        for m in members {
+        for m in members() {
             for peer in m.devices.keys() {
                 if m.removed {
                     roster.revoked.insert(peer.clone());

@@ -13,10 +13,12 @@
 //! a document silently missing its tail (Automerge's own `load_incremental` skips a damaged
 //! tail with only a log line).
 
+use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
 use automerge::{AutoCommit, ChangeHash, LoadOptions, OnPartialLoad, VerificationMode};
+use crdt_model::{GuildDoc, ModelError};
 use thiserror::Error;
 use tokio::sync::{Mutex, OwnedMutexGuard, broadcast};
 
@@ -57,6 +59,33 @@ pub struct Repo {
     store: Store,
     slots: RwLock<HashMap<String, SlotRef>>,
     changed: broadcast::Sender<String>,
+    views: ViewCache,
+}
+
+/// Typed views as last hydrated, each with the heads it was hydrated at. Hydrating is the
+/// dearest part of most reads (the community's index of every document, every member to look
+/// up a name or build the roster); a view is a function of its document's heads, so it stays
+/// valid until they move.
+#[derive(Default)]
+struct ViewCache(std::sync::Mutex<HashMap<String, CachedView>>);
+
+type CachedView = (Vec<ChangeHash>, Arc<dyn Any + Send + Sync>);
+
+impl ViewCache {
+    fn get(&self, id: &str) -> Option<CachedView> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    fn put(&self, id: &str, view: CachedView) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_owned(), view);
+    }
 }
 
 impl Repo {
@@ -73,6 +102,7 @@ impl Repo {
             store,
             slots: RwLock::new(slots),
             changed,
+            views: ViewCache::default(),
         })
     }
 
@@ -102,6 +132,32 @@ impl Repo {
         let slot = self.read_slots().get(id).cloned()?;
         let mut slot = slot.lock().await;
         slot.stored.then(|| f(&mut slot.doc))
+    }
+
+    /// A typed view of a document, if held: hydrated again only when its heads moved.
+    pub async fn view<T>(&self, id: &str) -> Option<Result<Arc<T>, ModelError>>
+    where
+        T: GuildDoc + Send + Sync + 'static,
+    {
+        let cached = self.views.get(id);
+        let read = self
+            .read(id, |doc| {
+                let heads = doc.get_heads();
+                if let Some((at, view)) = cached
+                    && at == heads
+                    && let Ok(view) = view.downcast::<T>()
+                {
+                    return Ok((view, None));
+                }
+                T::read(doc).map(|view| (Arc::new(view), Some(heads)))
+            })
+            .await?;
+        Some(read.map(|(view, fresh)| {
+            if let Some(heads) = fresh {
+                self.views.put(id, (heads, view.clone()));
+            }
+            view
+        }))
     }
 
     /// Locks the documents `ids` (those that exist) for a change.

@@ -79,6 +79,9 @@ fuzz_target!(|data: &[u8]| {
                 let _ = doc.save_after(&heads);
             }
         }
-        Request::Hello { .. } | Request::Digest { .. } | Request::Want { .. } => {}
+        Request::Hello { .. }
+        | Request::Digest { .. }
+        | Request::Want { .. }
+        | Request::Summary { .. } => {}
     }
 });

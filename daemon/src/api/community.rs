@@ -23,9 +23,9 @@ pub async fn status(State(state): State<AppState>) -> ApiResult<Status> {
         let c = state.community().await?;
         let members = state.members(false).await?;
         community = Some(CommunitySummary {
-            id: c.id,
-            name: c.name,
-            purpose: c.purpose,
+            id: c.id.clone(),
+            name: c.name.clone(),
+            purpose: c.purpose.clone(),
             members: members.len(),
         });
         me = members
@@ -147,5 +147,5 @@ pub fn create_member(
 }
 
 pub async fn community(State(state): State<AppState>) -> ApiResult<Community> {
-    Ok(ApiJson(state.community().await?))
+    Ok(ApiJson(Community::clone(&*state.community().await?)))
 }

@@ -74,24 +74,32 @@ impl Shared {
         self.identity().me.ok_or_else(ApiError::not_initialised)
     }
 
-    pub async fn community(&self) -> Result<Community, ApiError> {
+    pub async fn community(&self) -> Result<Arc<Community>, ApiError> {
         let id = self.community_id()?;
         if self.identity().me.is_none() {
             return Err(ApiError::conflict(
                 "still joining: the community has not arrived from the inviter yet",
             ));
         }
-        self.read_doc::<Community>(&id)
+        self.view::<Community>(&id)
             .await?
             .ok_or_else(|| ApiError::internal(format!("community document {id} is missing")))
     }
 
     /// A typed document, `None` if this daemon does not hold it.
-    pub async fn read_doc<T: GuildDoc>(&self, id: &str) -> Result<Option<T>, ApiError> {
-        match self.repo.read(id, |doc| T::read(doc)).await {
-            Some(view) => Ok(Some(view?)),
-            None => Ok(None),
-        }
+    pub async fn read_doc<T>(&self, id: &str) -> Result<Option<T>, ApiError>
+    where
+        T: GuildDoc + Clone + Send + Sync + 'static,
+    {
+        Ok(self.view::<T>(id).await?.map(|view| T::clone(&view)))
+    }
+
+    /// A typed, shared view of a document, `None` if this daemon does not hold it.
+    pub async fn view<T>(&self, id: &str) -> Result<Option<Arc<T>>, ApiError>
+    where
+        T: GuildDoc + Send + Sync + 'static,
+    {
+        Ok(self.repo.view::<T>(id).await.transpose()?)
     }
 
     /// Every member in the directory (removed ones only if asked), sorted by name.
@@ -122,10 +130,17 @@ impl Shared {
         if key.is_empty() {
             return Err(ApiError::bad_request("member must not be empty"));
         }
-        let members = self.members(true).await?;
-        if let Some(m) = members.iter().find(|m| m.id == key) {
-            return live(m.clone());
+        // The usual case, an exact id (the CLI's "me"): one document, not the directory.
+        if self
+            .community()
+            .await?
+            .docs_of(DocKind::Member)
+            .any(|id| id == key)
+            && let Some(member) = self.read_doc::<Member>(key).await?
+        {
+            return live(member);
         }
+        let members = self.members(true).await?;
         let lower = key.to_lowercase();
         let current = || members.iter().filter(|m| !m.removed);
         let mut candidates: Vec<&Member> = current()
@@ -174,10 +189,16 @@ impl Shared {
     /// case-insensitive.
     pub async fn resolve_session(&self, key: &str) -> Result<Session, ApiError> {
         let key = key.trim();
-        let sessions = self.sessions().await?;
-        if let Some(s) = sessions.iter().find(|s| s.id == key) {
-            return Ok(s.clone());
+        if self
+            .community()
+            .await?
+            .docs_of(DocKind::Session)
+            .any(|id| id == key)
+            && let Some(session) = self.read_doc::<Session>(key).await?
+        {
+            return Ok(session);
         }
+        let sessions = self.sessions().await?;
         let lower = key.to_lowercase();
         let mut found: Vec<&Session> = sessions
             .iter()

@@ -84,6 +84,7 @@ pub fn check_request(request: &Request) -> Result<(), Violation> {
             check_heads(heads)
         }
         Request::Sync { doc, .. } => check_id(doc),
+        Request::Summary { .. } => Ok(()),
     }
 }
 
@@ -99,7 +100,8 @@ pub fn check_response(response: &Response) -> Result<(), Violation> {
         Response::Hello { .. }
         | Response::Diverged
         | Response::Sync { .. }
-        | Response::Refused { .. } => Ok(()),
+        | Response::Refused { .. }
+        | Response::Summary { .. } => Ok(()),
     }
 }
 

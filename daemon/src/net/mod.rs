@@ -1,6 +1,7 @@
 //! Peer-to-peer sync: the libp2p swarm, membership, and the sync engine.
 
 mod capture;
+mod claims;
 mod dialer;
 pub mod identity;
 pub mod inbound;

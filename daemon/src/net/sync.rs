@@ -23,7 +23,6 @@ use std::time::{Duration, Instant};
 use automerge::sync::{self, SyncDoc};
 use automerge::{AutoCommit, ChangeHash};
 use crdt_model::DocKind;
-use crdt_model::GuildDoc;
 use crdt_model::community::Community;
 use crdt_model::member::Member;
 use crdt_model::roster::{Roster, Verdict};
@@ -32,6 +31,7 @@ use libp2p::request_response::ResponseChannel;
 use thiserror::Error;
 use tokio::sync::broadcast::error::RecvError;
 
+use super::claims::Claims;
 use super::limits::{self, Rate, RateLimit, Severity};
 use super::membership::{Membership, invite_hash};
 use super::swarm::{NetError, NetHandle};
@@ -150,7 +150,9 @@ pub struct Engine {
     /// Sync-protocol states of running sessions; persisted after every message.
     sync_states: tokio::sync::Mutex<HashMap<(PeerId, String), sync::State>>,
     /// The (peer, document) pairs with a sync session running from this side.
-    sessions: Mutex<HashSet<(PeerId, String)>>,
+    sessions: Claims<(PeerId, String)>,
+    /// Documents being fetched (from whichever peer).
+    fetching: Claims<String>,
     /// Requests open to each peer, so we never break the limits we hold peers to.
     outbound: Mutex<HashMap<PeerId, Arc<tokio::sync::Semaphore>>>,
     pub bytes_sent: AtomicU64,
@@ -167,7 +169,8 @@ impl Engine {
             index: RwLock::new(HashMap::new()),
             roster: RwLock::new(None),
             sync_states: tokio::sync::Mutex::new(HashMap::new()),
-            sessions: Mutex::new(HashSet::new()),
+            sessions: Claims::default(),
+            fetching: Claims::default(),
             outbound: Mutex::new(HashMap::new()),
             bytes_sent: AtomicU64::new(0),
             bytes_received: AtomicU64::new(0),
@@ -357,6 +360,21 @@ impl Engine {
     /// Full reconciliation with one peer: digests, then pull what differs.
     pub async fn reconcile(&self, peer: PeerId) -> Result<(), SyncError> {
         let ours = self.digest(Some(peer)).await;
+        // Usually nothing changed: compare one hash, not every document's heads.
+        let hash = wire::summary(&ours);
+        match self.call(peer, &Request::Summary { hash }).await? {
+            Response::Summary { same: true } => {
+                let ours: Vec<_> = ours
+                    .iter()
+                    .map(|(d, h)| (d.clone(), from_wire(h)))
+                    .collect();
+                self.remember_all(peer, &ours);
+                self.touch(peer);
+                return Ok(());
+            }
+            Response::Summary { same: false } => {}
+            _ => return Err(SyncError::Unexpected(peer)),
+        }
         let theirs = match self.call(peer, &Request::Digest { docs: ours }).await? {
             Response::Digest { docs } => docs,
             _ => return Err(SyncError::Unexpected(peer)),
@@ -437,8 +455,13 @@ impl Engine {
     }
 
     /// Fetches whole documents we do not hold, as compressed snapshots.
-    async fn fetch(&self, peer: PeerId, mut docs: Vec<String>) -> Result<(), SyncError> {
-        docs.retain(|d| !self.repo.contains(d) && self.allowed(peer, d));
+    async fn fetch(&self, peer: PeerId, docs: Vec<String>) -> Result<(), SyncError> {
+        // Documents another task is fetching already are left to it.
+        let claimed = self.fetching.claim(
+            docs.into_iter()
+                .filter(|d| !self.repo.contains(d) && self.allowed(peer, d)),
+        );
+        let mut docs = claimed.keys.clone();
         while !docs.is_empty() {
             let snapshots = match self
                 .call(peer, &Request::Want { docs: docs.clone() })
@@ -469,9 +492,10 @@ impl Engine {
 
     /// Automerge's sync protocol for one document, driven from this side.
     async fn sync_session(&self, peer: PeerId, doc: &str) -> Result<(), SyncError> {
-        let Some(_session) = SessionGuard::enter(&self.sessions, peer, doc) else {
+        let session = self.sessions.claim([(peer, doc.to_owned())]);
+        if session.keys.is_empty() {
             return Ok(()); // One is running: it goes on until neither side has anything new.
-        };
+        }
         self.restart_sync_state(peer, doc).await;
         let mut their_last: Option<Vec<u8>> = None;
         for round in 0..MAX_SYNC_ROUNDS {
@@ -647,6 +671,18 @@ impl Engine {
                 Ok(Response::Digest {
                     docs: self.digest(Some(peer)).await,
                 })
+            }
+            Request::Summary { hash } => {
+                let ours = self.digest(Some(peer)).await;
+                let same = wire::summary(&ours) == hash;
+                if same {
+                    let ours: Vec<_> = ours
+                        .iter()
+                        .map(|(d, h)| (d.clone(), from_wire(h)))
+                        .collect();
+                    self.remember_all(peer, &ours);
+                }
+                Ok(Response::Summary { same })
             }
             Request::Want { docs } => Ok(self.answer_want(peer, docs).await),
             Request::Pull { doc, heads } => self.answer_pull(peer, &doc, &from_wire(&heads)).await,
@@ -1035,7 +1071,7 @@ impl Engine {
             // Our private document: in no index, shared with our own devices only.
             index.insert(device.private_doc.clone(), DocKind::Relationships);
         }
-        let community = self.repo.read(&community_id, |d| Community::read(d)).await;
+        let community = self.repo.view::<Community>(&community_id).await;
         let Some(Ok(community)) = community else {
             *self.index.write().unwrap_or_else(|e| e.into_inner()) = index;
             return;
@@ -1050,7 +1086,7 @@ impl Engine {
                 }
             }
             if entry.kind == DocKind::Member.as_str()
-                && let Some(Ok(member)) = self.repo.read(id, |d| Member::read(d)).await
+                && let Some(Ok(member)) = self.repo.view::<Member>(id).await
             {
                 members.push(member);
             }
@@ -1242,36 +1278,6 @@ impl Engine {
         if let Some(state) = self.peers().get_mut(&peer) {
             state.bytes_received += n as u64;
         }
-    }
-}
-
-/// Marks a sync session as running for as long as it lives.
-struct SessionGuard<'a> {
-    sessions: &'a Mutex<HashSet<(PeerId, String)>>,
-    key: (PeerId, String),
-}
-
-impl<'a> SessionGuard<'a> {
-    fn enter(
-        sessions: &'a Mutex<HashSet<(PeerId, String)>>,
-        peer: PeerId,
-        doc: &str,
-    ) -> Option<Self> {
-        let key = (peer, doc.to_owned());
-        let fresh = sessions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key.clone());
-        fresh.then_some(Self { sessions, key })
-    }
-}
-
-impl Drop for SessionGuard<'_> {
-    fn drop(&mut self) {
-        self.sessions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.key);
     }
 }
 

@@ -68,6 +68,9 @@ pub enum Request {
         bytes: Vec<u8>,
         heads: Heads,
     },
+    /// A hash of the sender's `Digest` (see [`summary`]): when the responder's is the same,
+    /// nothing needs syncing and the digests themselves need not cross the wire.
+    Summary { hash: [u8; 32] },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -104,6 +107,30 @@ pub enum Response {
     Refused {
         reason: String,
     },
+    /// Whether the responder's digest hashes the same.
+    Summary {
+        same: bool,
+    },
+}
+
+/// The hash of a digest (documents sorted by id, each one's heads sorted) that `Summary`
+/// carries.
+pub fn summary(docs: &[(String, Heads)]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut sorted: Vec<&(String, Heads)> = docs.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut hash = Sha256::new();
+    for (doc, heads) in sorted {
+        let mut heads = heads.clone();
+        heads.sort_unstable();
+        hash.update((doc.len() as u64).to_le_bytes());
+        hash.update(doc.as_bytes());
+        hash.update((heads.len() as u64).to_le_bytes());
+        for head in heads {
+            hash.update(head);
+        }
+    }
+    hash.finalize().into()
 }
 
 /// Why an inbound frame was not read. libp2p drops a request whose read fails without saying

@@ -241,6 +241,7 @@ impl Evil {
                 device: None,
             },
             (Some(_), Ok(Request::Digest { .. })) => Response::Digest { docs: vec![] },
+            (Some(_), Ok(Request::Summary { .. })) => Response::Summary { same: false },
             (Some(_), _) => Response::Refused {
                 reason: "no".into(),
             },
