@@ -60,6 +60,18 @@ impl fmt::Display for DocKind {
     }
 }
 
+/// Something read out of a document: a whole typed document, or the part of one a caller
+/// needs (see [`crate::roster::MemberAccess`]).
+pub trait View: Sized {
+    fn read_view(doc: &AutoCommit) -> Result<Self, ModelError>;
+}
+
+impl<T: GuildDoc> View for T {
+    fn read_view(doc: &AutoCommit) -> Result<Self, ModelError> {
+        T::read(doc)
+    }
+}
+
 /// A typed view of a whole document: hydrated to read, reconciled to write.
 ///
 /// Reconcile writes only the fields that differ from the document, which is what makes

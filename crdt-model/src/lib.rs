@@ -28,7 +28,7 @@ pub mod skills;
 pub mod text;
 pub mod when;
 
-pub use doc::{DocKind, GuildDoc};
+pub use doc::{DocKind, GuildDoc, View};
 pub use error::ModelError;
 pub use id::DocId;
 

@@ -6,13 +6,52 @@
 //! every device they registered and every invitation they issued, so once a daemon has the
 //! removal it refuses them, even though they still know the secret.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
+use automerge::{AutoCommit, ROOT};
 use time::OffsetDateTime;
 
 use crate::community::Community;
 use crate::member::Member;
-use crate::when;
+use crate::{DocKind, ModelError, View, when};
+
+/// What the roster needs of a member document. Read on every change to any member, so it
+/// reads two fields, not the whole profile with its skills history.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MemberAccess {
+    pub removed: bool,
+    /// Peer id -> when added, as in [`Member::devices`].
+    pub devices: BTreeMap<String, String>,
+}
+
+impl View for MemberAccess {
+    fn read_view(doc: &AutoCommit) -> Result<Self, ModelError> {
+        let corrupt = |reason: String| ModelError::Corrupt {
+            expected: DocKind::Member.as_str(),
+            reason,
+        };
+        if DocKind::of(doc) != Some(DocKind::Member) {
+            return Err(corrupt("its kind field is missing or different".into()));
+        }
+        let removed: bool =
+            autosurgeon::hydrate_prop(doc, ROOT, "removed").map_err(|e| corrupt(e.to_string()))?;
+        let devices: Option<BTreeMap<String, String>> =
+            autosurgeon::hydrate_prop(doc, ROOT, "devices").map_err(|e| corrupt(e.to_string()))?;
+        Ok(Self {
+            removed,
+            devices: devices.unwrap_or_default(),
+        })
+    }
+}
+
+impl From<&Member> for MemberAccess {
+    fn from(m: &Member) -> Self {
+        Self {
+            removed: m.removed,
+            devices: m.devices.clone(),
+        }
+    }
+}
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Roster {
@@ -37,23 +76,24 @@ pub enum Verdict {
 }
 
 impl Roster {
-    pub fn new<M: std::borrow::Borrow<Member>>(
+    /// `members`: each member's id and access fields.
+    pub fn new<M: std::borrow::Borrow<MemberAccess>>(
         community: &Community,
-        members: &[M],
+        members: &[(String, M)],
         now: OffsetDateTime,
     ) -> Self {
-        let members = || members.iter().map(|m| m.borrow());
+        let members = || members.iter().map(|(id, m)| (id.as_str(), m.borrow()));
         let mut roster = Roster::default();
         let removed: HashSet<&str> = members()
-            .filter(|m| m.removed)
-            .map(|m| m.id.as_str())
+            .filter(|(_, m)| m.removed)
+            .map(|(id, _)| id)
             .collect();
-        for m in members() {
+        for (id, m) in members() {
             for peer in m.devices.keys() {
                 if m.removed {
                     roster.revoked.insert(peer.clone());
                 } else {
-                    roster.devices.insert(peer.clone(), m.id.clone());
+                    roster.devices.insert(peer.clone(), id.to_owned());
                 }
             }
         }
@@ -100,6 +140,28 @@ mod tests {
     }
 
     #[test]
+    fn member_access_reads_what_the_whole_member_says() {
+        use crate::GuildDoc;
+        let mut ada = Member::for_tests("ada", "Ada");
+        let mut doc = AutoCommit::new();
+        ada.write(&mut doc).unwrap();
+        assert_eq!(
+            MemberAccess::read_view(&doc).unwrap(),
+            MemberAccess::from(&ada)
+        );
+        ada.devices.insert("peer-ada".into(), "t".into());
+        ada.removed = true;
+        ada.write(&mut doc).unwrap();
+        let access = MemberAccess::read_view(&doc).unwrap();
+        assert_eq!(access, MemberAccess::from(&ada));
+        assert!(access.removed && access.devices.contains_key("peer-ada"));
+        assert!(
+            MemberAccess::read_view(&AutoCommit::new()).is_err(),
+            "not a member"
+        );
+    }
+
+    #[test]
     fn devices_invites_and_removal() {
         let mut community = Community::new("c", "C", "", "t").unwrap();
         let mut ada = Member::for_tests("ada", "Ada");
@@ -128,7 +190,8 @@ mod tests {
             },
         );
         let now = at("2026-11-25T00:00:00Z");
-        let roster = Roster::new(&community, &[ada.clone(), rob.clone()], now);
+        let access = |m: &Member| (m.id.clone(), MemberAccess::from(m));
+        let roster = Roster::new(&community, &[access(&ada), access(&rob)], now);
         assert_eq!(
             roster.judge("peer-ada", None),
             Verdict::Member("ada".into())
@@ -142,7 +205,7 @@ mod tests {
         assert_eq!(roster.judge("stranger", None), Verdict::Unknown);
 
         rob.removed = true;
-        let roster = Roster::new(&community, &[ada, rob], now);
+        let roster = Roster::new(&community, &[access(&ada), access(&rob)], now);
         assert_eq!(roster.judge("peer-rob", None), Verdict::Revoked);
         assert_eq!(roster.judge("peer-rob", Some("open")), Verdict::Revoked);
         assert_eq!(

@@ -68,11 +68,17 @@ fn one_line(e: &anyhow::Error) -> String {
 }
 
 fn run(args: RunArgs) -> Result<()> {
+    let wanted = std::env::var("GUILD_LOG").unwrap_or_else(|_| "info".into());
+    let mut filter = tracing_subscriber::EnvFilter::try_new(&wanted)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    if !wanted.contains("automerge") {
+        // Automerge's instrumented functions are info-level spans that Debug-format their
+        // arguments, the document's whole change graph among them: with them enabled, one
+        // incoming change on a long history took 80 ms instead of 2 ms.
+        filter = filter.add_directive("automerge=warn".parse()?);
+    }
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("GUILD_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
     let config = Config {

@@ -13,12 +13,12 @@
 //! a document silently missing its tail (Automerge's own `load_incremental` skips a damaged
 //! tail with only a log line).
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
 use automerge::{AutoCommit, ChangeHash, LoadOptions, OnPartialLoad, VerificationMode};
-use crdt_model::{GuildDoc, ModelError};
+use crdt_model::{ModelError, View};
 use thiserror::Error;
 use tokio::sync::{Mutex, OwnedMutexGuard, broadcast};
 
@@ -67,24 +67,24 @@ pub struct Repo {
 /// up a name or build the roster); a view is a function of its document's heads, so it stays
 /// valid until they move.
 #[derive(Default)]
-struct ViewCache(std::sync::Mutex<HashMap<String, CachedView>>);
+struct ViewCache(std::sync::Mutex<HashMap<(String, TypeId), CachedView>>);
 
 type CachedView = (Vec<ChangeHash>, Arc<dyn Any + Send + Sync>);
 
 impl ViewCache {
-    fn get(&self, id: &str) -> Option<CachedView> {
+    fn get(&self, key: &(String, TypeId)) -> Option<CachedView> {
         self.0
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(id)
+            .get(key)
             .cloned()
     }
 
-    fn put(&self, id: &str, view: CachedView) {
+    fn put(&self, key: (String, TypeId), view: CachedView) {
         self.0
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(id.to_owned(), view);
+            .insert(key, view);
     }
 }
 
@@ -137,9 +137,10 @@ impl Repo {
     /// A typed view of a document, if held: hydrated again only when its heads moved.
     pub async fn view<T>(&self, id: &str) -> Option<Result<Arc<T>, ModelError>>
     where
-        T: GuildDoc + Send + Sync + 'static,
+        T: View + Send + Sync + 'static,
     {
-        let cached = self.views.get(id);
+        let key = (id.to_owned(), TypeId::of::<T>());
+        let cached = self.views.get(&key);
         let read = self
             .read(id, |doc| {
                 let heads = doc.get_heads();
@@ -149,12 +150,12 @@ impl Repo {
                 {
                     return Ok((view, None));
                 }
-                T::read(doc).map(|view| (Arc::new(view), Some(heads)))
+                T::read_view(doc).map(|view| (Arc::new(view), Some(heads)))
             })
             .await?;
         Some(read.map(|(view, fresh)| {
             if let Some(heads) = fresh {
-                self.views.put(id, (heads, view.clone()));
+                self.views.put(key, (heads, view.clone()));
             }
             view
         }))

@@ -24,8 +24,7 @@ use automerge::sync::{self, SyncDoc};
 use automerge::{AutoCommit, ChangeHash};
 use crdt_model::DocKind;
 use crdt_model::community::Community;
-use crdt_model::member::Member;
-use crdt_model::roster::{Roster, Verdict};
+use crdt_model::roster::{MemberAccess, Roster, Verdict};
 use libp2p::PeerId;
 use libp2p::request_response::ResponseChannel;
 use thiserror::Error;
@@ -41,6 +40,9 @@ use crate::repo::{Repo, RepoError};
 
 /// Most rounds of Automerge's sync protocol for one document in one session.
 const MAX_SYNC_ROUNDS: usize = 64;
+/// Changes for a pull larger than this are sent as the whole compressed document instead,
+/// when that is smaller (Automerge's change format is not compressed; `save()` is).
+const TRY_SNAPSHOT_ABOVE: usize = 1024;
 /// Misbehaviours (malformed or unauthorised requests) before a peer is disconnected.
 const STRIKES_BEFORE_BAN: u32 = 5;
 /// How often connected members compare digests even when nothing seems to have changed.
@@ -294,6 +296,9 @@ impl Engine {
             self.net.disconnect(peer);
             return;
         }
+        if !self.leads(peer) {
+            return; // The peer runs the digest round; we act on its digest when it comes.
+        }
         if let Err(e) = self.reconcile(peer).await {
             tracing::warn!("sync with {peer} failed: {e}");
         }
@@ -383,6 +388,21 @@ impl Engine {
             .into_iter()
             .map(|(doc, heads)| (doc, from_wire(&heads)))
             .collect();
+        self.catch_up_all(peer, theirs).await
+    }
+
+    /// Of two connected peers, the one with the smaller id runs the digest rounds (and
+    /// the sync protocol for diverged documents), so that digests cross the wire once.
+    fn leads(&self, peer: PeerId) -> bool {
+        self.local_peer_id() < peer
+    }
+
+    /// Given the peer's heads of every document, gets what we lack from it.
+    async fn catch_up_all(
+        &self,
+        peer: PeerId,
+        theirs: Vec<(String, Vec<ChangeHash>)>,
+    ) -> Result<(), SyncError> {
         self.remember_all(peer, &theirs);
 
         // The community document first: its index says which other documents to accept.
@@ -448,7 +468,7 @@ impl Engine {
                 Ok(())
             }
             // Both sides hold changes the other lacks; one side runs the sync protocol.
-            Response::Diverged if self.local_peer_id() < peer => self.sync_session(peer, doc).await,
+            Response::Diverged if self.leads(peer) => self.sync_session(peer, doc).await,
             Response::Diverged => Ok(()),
             _ => Err(SyncError::Unexpected(peer)),
         }
@@ -649,7 +669,7 @@ impl Engine {
         self.handle(peer, request).await
     }
 
-    async fn handle(&self, peer: PeerId, request: Request) -> Response {
+    async fn handle(self: &Arc<Self>, peer: PeerId, request: Request) -> Response {
         if let Request::Hello {
             community,
             proof,
@@ -666,8 +686,16 @@ impl Engine {
         let result = match request {
             Request::Hello { .. } => unreachable!("handled above"),
             Request::Digest { docs } => {
-                let docs: Vec<_> = docs.into_iter().map(|(d, h)| (d, from_wire(&h))).collect();
-                self.remember_all(peer, &docs);
+                let theirs: Vec<_> = docs.into_iter().map(|(d, h)| (d, from_wire(&h))).collect();
+                self.remember_all(peer, &theirs);
+                // The peer runs this round for both of us: get what we lack once it has our
+                // digest too.
+                let engine = self.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = engine.catch_up_all(peer, theirs).await {
+                        tracing::debug!("sync with {peer}: {e}");
+                    }
+                });
                 Ok(Response::Digest {
                     docs: self.digest(Some(peer)).await,
                 })
@@ -777,7 +805,14 @@ impl Engine {
                 if heads.iter().any(|h| d.get_change_by_hash(h).is_none()) {
                     return (Response::Diverged, None);
                 }
-                let bytes = d.save_after(heads);
+                let mut bytes = d.save_after(heads);
+                if bytes.len() > TRY_SNAPSHOT_ABOVE {
+                    // Far behind: the compressed document may be smaller than the changes.
+                    let whole = d.save();
+                    if whole.len() < bytes.len() {
+                        bytes = whole;
+                    }
+                }
                 (
                     Response::Changes {
                         bytes,
@@ -904,7 +939,7 @@ impl Engine {
         tick.tick().await;
         loop {
             tick.tick().await;
-            for peer in self.member_peers() {
+            for peer in self.member_peers().into_iter().filter(|p| self.leads(*p)) {
                 let engine = self.clone();
                 tokio::spawn(async move {
                     if let Err(e) = engine.reconcile(peer).await {
@@ -1086,9 +1121,9 @@ impl Engine {
                 }
             }
             if entry.kind == DocKind::Member.as_str()
-                && let Some(Ok(member)) = self.repo.view::<Member>(id).await
+                && let Some(Ok(access)) = self.repo.view::<MemberAccess>(id).await
             {
-                members.push(member);
+                members.push((id.clone(), access));
             }
         }
         let roster = Roster::new(&community, &members, time::OffsetDateTime::now_utc());
@@ -1242,6 +1277,12 @@ impl Engine {
             self.count_sent(peer, bytes.len());
             let answer = self.net.request(peer, bytes.clone()).await?;
             self.count_received(peer, answer.len());
+            tracing::trace!(
+                "to {peer}: {} ({} B) answered with {} B",
+                request.kind(),
+                bytes.len(),
+                answer.len()
+            );
             capture::record("response", &answer);
             match wire::decode::<Response>(&answer) {
                 Ok(Response::Refused { reason })

@@ -113,6 +113,21 @@ pub enum Response {
     },
 }
 
+impl Request {
+    /// The request's name, for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Request::Hello { .. } => "Hello",
+            Request::Digest { .. } => "Digest",
+            Request::Want { .. } => "Want",
+            Request::Pull { .. } => "Pull",
+            Request::Sync { .. } => "Sync",
+            Request::Changes { .. } => "Changes",
+            Request::Summary { .. } => "Summary",
+        }
+    }
+}
+
 /// The hash of a digest (documents sorted by id, each one's heads sorted) that `Summary`
 /// carries.
 pub fn summary(docs: &[(String, Heads)]) -> [u8; 32] {
