@@ -48,6 +48,7 @@ impl Config {
 /// A running daemon.
 pub struct Daemon {
     pub api_addr: SocketAddr,
+    repo: Arc<Repo>,
     shutdown: oneshot::Sender<()>,
     server: JoinHandle<std::io::Result<()>>,
 }
@@ -71,6 +72,9 @@ impl Daemon {
         };
         let membership = net::stored_membership(&store, identity.community.as_deref())?;
         let repo = Arc::new(Repo::open(store)?);
+        // Documents load in the background (and on first use), so a large store starts at
+        // once; one that does not load stops the daemon (see `fatal`).
+        repo.load_all();
         let network = Network::start(
             repo.clone(),
             NetConfig {
@@ -86,7 +90,7 @@ impl Daemon {
             .with_context(|| format!("cannot listen on {}", config.api_addr))?;
         let api_addr = listener.local_addr()?;
         let state = AppState(Arc::new(Shared {
-            repo,
+            repo: repo.clone(),
             network,
             identity: RwLock::new(identity),
             token,
@@ -108,9 +112,15 @@ impl Daemon {
         );
         Ok(Self {
             api_addr,
+            repo,
             shutdown,
             server,
         })
+    }
+
+    /// Resolves with why the daemon cannot go on: a stored document that does not load.
+    pub async fn fatal(&self) -> String {
+        self.repo.fatal().await
     }
 
     /// Stops serving and waits for in-flight requests to finish.

@@ -96,9 +96,19 @@ fn run(args: RunArgs) -> Result<()> {
         .build()?
         .block_on(async {
             let daemon = Daemon::bind(config).await?;
-            wait_for_signal().await?;
+            let fatal = tokio::select! {
+                signal = wait_for_signal() => {
+                    signal?;
+                    None
+                }
+                why = daemon.fatal() => Some(why),
+            };
             tracing::info!("shutting down");
-            daemon.shutdown().await
+            daemon.shutdown().await?;
+            match fatal {
+                Some(why) => Err(anyhow::anyhow!(why)),
+                None => Ok(()),
+            }
         })
 }
 

@@ -12,6 +12,11 @@
 //! not parse, or depends on a change that is not stored is an error naming the document, never
 //! a document silently missing its tail (Automerge's own `load_incremental` skips a damaged
 //! tail with only a log line).
+//!
+//! Loading is also lazy, so that a large store starts at once: [`Repo::open`] reads only the
+//! ids, a document is loaded when first used, and [`Repo::load_all`] loads the rest in the
+//! background. A document that does not load is fatal ([`Repo::fatal`]): serving half a
+//! community silently would be worse.
 
 use std::any::{Any, TypeId};
 use std::collections::{BTreeMap, HashMap};
@@ -51,6 +56,20 @@ pub struct Slot {
     since_compact: u64,
     /// False until the document's first base is written.
     stored: bool,
+    /// False until the stored document is read into `doc`.
+    loaded: bool,
+}
+
+impl Slot {
+    fn unloaded() -> Self {
+        Self {
+            doc: AutoCommit::new(),
+            next_seq: 0,
+            since_compact: 0,
+            stored: true,
+            loaded: false,
+        }
+    }
 }
 
 type SlotRef = Arc<Mutex<Slot>>;
@@ -60,6 +79,8 @@ pub struct Repo {
     slots: RwLock<HashMap<String, SlotRef>>,
     changed: broadcast::Sender<String>,
     views: ViewCache,
+    /// The first stored document that failed to load, with why.
+    fatal: tokio::sync::watch::Sender<Option<String>>,
 }
 
 /// Typed views as last hydrated, each with the heads it was hydrated at. Hydrating is the
@@ -89,13 +110,11 @@ impl ViewCache {
 }
 
 impl Repo {
-    /// Loads every stored document. A document that does not load stops the daemon: serving
-    /// half a community silently would be worse.
+    /// Opens the repo over `store`, reading only which documents it holds.
     pub fn open(store: Store) -> Result<Self, RepoError> {
         let mut slots = HashMap::new();
-        for stored in store.load_all()? {
-            let id = stored.id.clone();
-            slots.insert(id, Arc::new(Mutex::new(slot_from(stored)?)));
+        for id in store.doc_ids()? {
+            slots.insert(id, Arc::new(Mutex::new(Slot::unloaded())));
         }
         let (changed, _) = broadcast::channel(1024);
         Ok(Self {
@@ -103,7 +122,60 @@ impl Repo {
             slots: RwLock::new(slots),
             changed,
             views: ViewCache::default(),
+            fatal: tokio::sync::watch::Sender::new(None),
         })
+    }
+
+    /// Loads, off the async workers, every document not loaded yet; stops at the first that
+    /// does not load (see [`Repo::fatal`]).
+    pub fn load_all(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let repo = self.clone();
+        tokio::task::spawn_blocking(move || {
+            for id in repo.ids() {
+                let Some(slot) = repo.read_slots().get(&id).cloned() else {
+                    continue;
+                };
+                if !repo.ensure_loaded(&id, &mut slot.blocking_lock()) {
+                    return;
+                }
+            }
+            tracing::debug!("every stored document is loaded");
+        })
+    }
+
+    /// Resolves with why, once a stored document failed to load: the daemon must stop.
+    pub async fn fatal(&self) -> String {
+        let mut fatal = self.fatal.subscribe();
+        match fatal.wait_for(Option::is_some).await {
+            Ok(why) => why.clone().unwrap_or_default(),
+            Err(_) => std::future::pending().await,
+        }
+    }
+
+    /// Reads the stored document into `slot` if not done yet; false if it does not load.
+    fn ensure_loaded(&self, id: &str, slot: &mut Slot) -> bool {
+        if slot.loaded {
+            return true;
+        }
+        let loaded = match self.store.load(id) {
+            Ok(Some(stored)) => slot_from(stored),
+            Ok(None) => Err(RepoError::Missing(id.to_owned())),
+            Err(e) => Err(e.into()),
+        };
+        match loaded {
+            Ok(fresh) => {
+                *slot = fresh;
+                true
+            }
+            Err(e) => {
+                tracing::error!("{e}");
+                self.fatal.send_if_modified(|fatal| {
+                    fatal.get_or_insert_with(|| e.to_string());
+                    true
+                });
+                false
+            }
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -131,7 +203,7 @@ impl Repo {
     pub async fn read<R>(&self, id: &str, f: impl FnOnce(&mut AutoCommit) -> R) -> Option<R> {
         let slot = self.read_slots().get(id).cloned()?;
         let mut slot = slot.lock().await;
-        slot.stored.then(|| f(&mut slot.doc))
+        (self.ensure_loaded(id, &mut slot) && slot.stored).then(|| f(&mut slot.doc))
     }
 
     /// A typed view of a document, if held: hydrated again only when its heads moved.
@@ -172,8 +244,9 @@ impl Repo {
             let slot = self.read_slots().get(id).cloned();
             if let Some(slot) = slot {
                 let mut guard = slot.lock_owned().await;
-                if !guard.stored {
-                    // Its creation was rolled back while we waited: it does not exist.
+                if !self.ensure_loaded(id, &mut guard) || !guard.stored {
+                    // Its creation was rolled back while we waited (or it does not load):
+                    // it does not exist.
                     continue;
                 }
                 before.insert(
@@ -295,6 +368,7 @@ fn slot_from(stored: StoredDoc) -> Result<Slot, RepoError> {
         next_seq: stored.changes.last().map_or(0, |(seq, _)| seq + 1),
         since_compact: stored.changes.len() as u64,
         stored: true,
+        loaded: true,
     })
 }
 
@@ -329,6 +403,7 @@ impl Txn<'_> {
                 next_seq: 0,
                 since_compact: 0,
                 stored: false,
+                loaded: true,
             }));
             slots.insert(id.to_owned(), slot.clone());
             slot

@@ -202,6 +202,17 @@ impl Store {
         Ok(out)
     }
 
+    /// Ids of every stored document, sorted.
+    pub fn doc_ids(&self) -> Result<Vec<String>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let docs = tx.open_table(DOCS)?;
+        let mut ids = Vec::new();
+        for entry in docs.iter()? {
+            ids.push(entry?.0.value().to_owned());
+        }
+        Ok(ids)
+    }
+
     /// One stored document, if present.
     pub fn load(&self, id: &str) -> Result<Option<StoredDoc>, StoreError> {
         let tx = self.db.begin_read()?;
