@@ -77,7 +77,7 @@ type SlotRef = Arc<Mutex<Slot>>;
 pub struct Repo {
     store: Store,
     slots: RwLock<HashMap<String, SlotRef>>,
-    changed: broadcast::Sender<String>,
+    changed: broadcast::Sender<Changed>,
     views: ViewCache,
     /// The first stored document that failed to load, with why.
     fatal: tokio::sync::watch::Sender<Option<String>>,
@@ -193,8 +193,8 @@ impl Repo {
         self.read_slots().contains_key(id)
     }
 
-    /// Ids of documents whose changes became durable, as they happen.
-    pub fn subscribe(&self) -> broadcast::Receiver<String> {
+    /// Documents whose changes became durable, as they happen.
+    pub fn subscribe(&self) -> broadcast::Receiver<Changed> {
         self.changed.subscribe()
     }
 
@@ -266,6 +266,7 @@ impl Repo {
             before,
             meta: Vec::new(),
             committed: false,
+            from_peer: false,
         }
     }
 
@@ -380,9 +381,23 @@ pub struct Txn<'r> {
     before: HashMap<String, Before>,
     meta: Vec<Op>,
     committed: bool,
+    from_peer: bool,
+}
+
+/// A document whose changes became durable.
+#[derive(Clone, Debug)]
+pub struct Changed {
+    pub doc: String,
+    /// Made here (through the API), not received from a peer.
+    pub local: bool,
 }
 
 impl Txn<'_> {
+    /// Marks the changes as received from a peer (see [`Changed::local`]).
+    pub fn from_peer(&mut self) {
+        self.from_peer = true;
+    }
+
     pub fn doc(&mut self, id: &str) -> Result<&mut AutoCommit, RepoError> {
         self.locked
             .get_mut(id)
@@ -482,7 +497,10 @@ impl Txn<'_> {
                 slot.stored = true;
             }
             // Nobody listening is fine: sync subscribes only when peers are connected.
-            let _ = self.repo.changed.send(id);
+            let _ = self.repo.changed.send(Changed {
+                doc: id,
+                local: !self.from_peer,
+            });
         }
         Ok(())
     }

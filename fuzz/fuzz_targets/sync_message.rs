@@ -82,6 +82,7 @@ fuzz_target!(|data: &[u8]| {
         Request::Hello { .. }
         | Request::Digest { .. }
         | Request::Want { .. }
-        | Request::Summary { .. } => {}
+        | Request::Summary { .. }
+        | Request::Have { .. } => {}
     }
 });

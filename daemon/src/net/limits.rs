@@ -79,7 +79,9 @@ pub fn check_request(request: &Request) -> Result<(), Violation> {
             check_count(docs.len())?;
             docs.iter().try_for_each(|d| check_id(d))
         }
-        Request::Pull { doc, heads } | Request::Changes { doc, heads, .. } => {
+        Request::Pull { doc, heads }
+        | Request::Changes { doc, heads, .. }
+        | Request::Have { doc, heads } => {
             check_id(doc)?;
             check_heads(heads)
         }

@@ -15,7 +15,7 @@
 //! [`STRIKES_BEFORE_BAN`] strikes ban it. A ban closes the peer's connections and refuses
 //! new ones for [`BAN`]; honest peers are never slowed by it.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -155,6 +155,8 @@ pub struct Engine {
     sessions: Claims<(PeerId, String)>,
     /// Documents being fetched (from whichever peer).
     fetching: Claims<String>,
+    /// Documents being pulled after an announcement (from whichever peer).
+    pulling: Claims<String>,
     /// Requests open to each peer, so we never break the limits we hold peers to.
     outbound: Mutex<HashMap<PeerId, Arc<tokio::sync::Semaphore>>>,
     pub bytes_sent: AtomicU64,
@@ -173,6 +175,7 @@ impl Engine {
             sync_states: tokio::sync::Mutex::new(HashMap::new()),
             sessions: Claims::default(),
             fetching: Claims::default(),
+            pulling: Claims::default(),
             outbound: Mutex::new(HashMap::new()),
             bytes_sent: AtomicU64::new(0),
             bytes_received: AtomicU64::new(0),
@@ -713,6 +716,9 @@ impl Engine {
                 Ok(Response::Summary { same })
             }
             Request::Want { docs } => Ok(self.answer_want(peer, docs).await),
+            Request::Have { doc, heads } => {
+                Ok(self.answer_have(peer, doc, from_wire(&heads)).await)
+            }
             Request::Pull { doc, heads } => self.answer_pull(peer, &doc, &from_wire(&heads)).await,
             Request::Sync {
                 doc,
@@ -787,6 +793,48 @@ impl Engine {
             out.push((doc.clone(), bytes));
         }
         Response::Snapshots { docs: out }
+    }
+
+    /// A peer has new heads of `doc`: pull them (once, however many peers announce them).
+    async fn answer_have(
+        self: &Arc<Self>,
+        peer: PeerId,
+        doc: String,
+        heads: Vec<ChangeHash>,
+    ) -> Response {
+        if !self.allowed(peer, &doc) {
+            // Its index entry may not be here yet; the document is fetched once it is.
+            return Response::Ack { heads: Vec::new() };
+        }
+        self.remember(peer, &doc, heads.clone());
+        let ours = self.heads(&doc).await;
+        let lacking = self
+            .repo
+            .read(&doc, |d| {
+                heads.iter().any(|h| d.get_change_by_hash(h).is_none())
+            })
+            .await
+            .unwrap_or(true);
+        if lacking {
+            let engine = self.clone();
+            tokio::spawn(async move {
+                let claimed = engine.pulling.claim([doc.clone()]);
+                if claimed.keys.is_empty() {
+                    return; // Being pulled from another peer already.
+                }
+                let pulled = if engine.repo.contains(&doc) {
+                    engine.pull(peer, &doc).await
+                } else {
+                    engine.fetch(peer, vec![doc.clone()]).await
+                };
+                if let Err(e) = pulled {
+                    tracing::debug!("pull of {doc} from {peer}: {e}");
+                }
+            });
+        }
+        Response::Ack {
+            heads: to_wire(&ours.unwrap_or_default()),
+        }
     }
 
     async fn answer_pull(
@@ -878,10 +926,11 @@ impl Engine {
     async fn push_changes(self: Arc<Self>) {
         let mut changes = self.repo.subscribe();
         loop {
-            let mut docs = BTreeSet::new();
+            // Document -> whether any of its new changes was made here.
+            let mut docs: BTreeMap<String, bool> = BTreeMap::new();
             match changes.recv().await {
-                Ok(doc) => {
-                    docs.insert(doc);
+                Ok(changed) => {
+                    docs.insert(changed.doc, changed.local);
                 }
                 Err(RecvError::Lagged(_)) => {
                     // Missed some: a full reconciliation catches everything.
@@ -893,30 +942,39 @@ impl Engine {
                 }
                 Err(RecvError::Closed) => return,
             }
-            while let Ok(doc) = changes.try_recv() {
-                docs.insert(doc);
+            while let Ok(changed) = changes.try_recv() {
+                *docs.entry(changed.doc).or_default() |= changed.local;
             }
             // The index and the roster follow the community and member documents.
             if docs
-                .iter()
+                .keys()
                 .any(|d| matches!(self.kind_of(d), Some(DocKind::Community | DocKind::Member)))
             {
                 self.refresh_index().await;
             }
             // The community document goes first: its index announces the others.
-            let mut ordered: Vec<String> = docs.iter().cloned().collect();
-            ordered.sort_by_key(|d| !self.is_community(d));
-            let community_changed = docs.iter().any(|d| self.is_community(d));
+            let mut ordered: Vec<(String, bool)> = docs.into_iter().collect();
+            ordered.sort_by_key(|(d, _)| !self.is_community(d));
+            let community_changed = ordered.iter().any(|(d, _)| self.is_community(d));
             for peer in self.member_peers() {
                 let engine = self.clone();
-                let ordered: Vec<String> = ordered
+                let ordered: Vec<(String, bool)> = ordered
                     .iter()
-                    .filter(|d| self.shareable(peer, d))
+                    .filter(|(d, _)| self.shareable(peer, d))
                     .cloned()
                     .collect();
                 tokio::spawn(async move {
-                    for doc in &ordered {
-                        if let Err(e) = engine.push(peer, doc).await {
+                    for (doc, local) in &ordered {
+                        // Our own changes go out whole, in one message. Changes we received
+                        // are only announced: at a meetup every peer hears them from their
+                        // author too, and sending them on whole made traffic grow with the
+                        // cube of the number of daemons.
+                        let sent = if *local {
+                            engine.push(peer, doc).await
+                        } else {
+                            engine.announce(peer, doc).await
+                        };
+                        if let Err(e) = sent {
                             tracing::debug!("push of {doc} to {peer}: {e}");
                         }
                     }
@@ -947,6 +1005,34 @@ impl Engine {
                     }
                 });
             }
+        }
+    }
+
+    /// Tells `peer` our heads of `doc`, unless it has them; it pulls what it lacks.
+    async fn announce(&self, peer: PeerId, doc: &str) -> Result<(), SyncError> {
+        let Some(heads) = self.heads(doc).await else {
+            return Ok(());
+        };
+        let known = self
+            .peers()
+            .get(&peer)
+            .and_then(|p| p.known.get(doc).cloned());
+        if let Some(mut known) = known {
+            known.sort();
+            if known == heads {
+                return Ok(());
+            }
+        }
+        let request = Request::Have {
+            doc: doc.to_owned(),
+            heads: to_wire(&heads),
+        };
+        match self.call(peer, &request).await? {
+            Response::Ack { heads } => {
+                self.remember(peer, doc, from_wire(&heads));
+                Ok(())
+            }
+            _ => Err(SyncError::Unexpected(peer)),
         }
     }
 
@@ -1002,6 +1088,7 @@ impl Engine {
         let expected = self.kind_of(doc).ok_or_else(|| unknown(doc))?;
         for _ in 0..2 {
             let mut tx = self.repo.begin(&[doc]).await;
+            tx.from_peer();
             let d = match tx.doc(doc) {
                 Ok(d) => d,
                 Err(_) => match tx.create(doc) {
@@ -1028,6 +1115,7 @@ impl Engine {
         let mut states = self.sync_states.lock().await;
         let state = self.sync_state_entry(&mut states, peer, doc);
         let mut tx = self.repo.begin(&[doc]).await;
+        tx.from_peer();
         let d = tx.doc(doc)?;
         inbound::receive_sync(d, state, self.kind_of(doc), message).map_err(doc_error)?;
         tx.put_sync_state(&peer.to_string(), doc, state.encode());

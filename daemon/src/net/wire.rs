@@ -71,6 +71,9 @@ pub enum Request {
     /// A hash of the sender's `Digest` (see [`summary`]): when the responder's is the same,
     /// nothing needs syncing and the digests themselves need not cross the wire.
     Summary { hash: [u8; 32] },
+    /// The sender's new heads of `doc`, which it received from another peer: the responder
+    /// pulls them if it lacks them (answered with `Ack`).
+    Have { doc: String, heads: Heads },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -124,6 +127,7 @@ impl Request {
             Request::Sync { .. } => "Sync",
             Request::Changes { .. } => "Changes",
             Request::Summary { .. } => "Summary",
+            Request::Have { .. } => "Have",
         }
     }
 }
@@ -398,7 +402,7 @@ mod tests {
         for garbage in [
             vec![0xff; 64],
             vec![],
-            vec![7, 0, 0],
+            vec![42, 0, 0],
             vec![5, 0xff, 0xff, 0xff, 0x0f],
         ] {
             assert!(decode::<Request>(&garbage).is_err(), "{garbage:?}");
