@@ -157,6 +157,8 @@ pub struct Engine {
     fetching: Claims<String>,
     /// Documents being pulled after an announcement (from whichever peer).
     pulling: Claims<String>,
+    /// Held while the index and roster are rebuilt.
+    refreshing: tokio::sync::Mutex<()>,
     /// Requests open to each peer, so we never break the limits we hold peers to.
     outbound: Mutex<HashMap<PeerId, Arc<tokio::sync::Semaphore>>>,
     pub bytes_sent: AtomicU64,
@@ -176,6 +178,7 @@ impl Engine {
             sessions: Claims::default(),
             fetching: Claims::default(),
             pulling: Claims::default(),
+            refreshing: tokio::sync::Mutex::new(()),
             outbound: Mutex::new(HashMap::new()),
             bytes_sent: AtomicU64::new(0),
             bytes_received: AtomicU64::new(0),
@@ -945,11 +948,11 @@ impl Engine {
             while let Ok(changed) = changes.try_recv() {
                 *docs.entry(changed.doc).or_default() |= changed.local;
             }
-            // The index and the roster follow the community and member documents.
-            if docs
-                .keys()
-                .any(|d| matches!(self.kind_of(d), Some(DocKind::Community | DocKind::Member)))
-            {
+            // The index and the roster follow the community and member documents (and a
+            // document not in the index yet may be one: the index may still be being built).
+            if docs.keys().any(|d| {
+                self.is_community(d) || matches!(self.kind_of(d), None | Some(DocKind::Member))
+            }) {
                 self.refresh_index().await;
             }
             // The community document goes first: its index announces the others.
@@ -1185,6 +1188,9 @@ impl Engine {
     }
 
     async fn refresh_index(&self) {
+        // One at a time, so that a slow run (documents still loading) never overwrites the
+        // roster of a later one with what it read earlier.
+        let _one = self.refreshing.lock().await;
         let Some(membership) = self.membership() else {
             return;
         };
@@ -1195,6 +1201,9 @@ impl Engine {
             index.insert(device.private_doc.clone(), DocKind::Relationships);
         }
         let community = self.repo.view::<Community>(&community_id).await;
+        if let Some(Err(e)) = &community {
+            tracing::error!("cannot read the community document: {e}");
+        }
         let Some(Ok(community)) = community else {
             *self.index.write().unwrap_or_else(|e| e.into_inner()) = index;
             return;
@@ -1215,6 +1224,12 @@ impl Engine {
             }
         }
         let roster = Roster::new(&community, &members, time::OffsetDateTime::now_utc());
+        tracing::debug!(
+            "roster: {} devices, {} revoked, {} open invitations",
+            roster.devices.len(),
+            roster.revoked.len(),
+            roster.invites.len()
+        );
         *self.index.write().unwrap_or_else(|e| e.into_inner()) = index;
         // Disconnect devices of members removed since they connected.
         let revoked: Vec<PeerId> = self
