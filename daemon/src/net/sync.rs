@@ -40,6 +40,8 @@ use crate::repo::{Repo, RepoError};
 
 /// Most rounds of Automerge's sync protocol for one document in one session.
 const MAX_SYNC_ROUNDS: usize = 64;
+/// How many peers hear of changes we received from another (see `push_changes`).
+const ANNOUNCE_FANOUT: usize = 4;
 /// Changes for a pull larger than this are sent as the whole compressed document instead,
 /// when that is smaller (Automerge's change format is not compressed; `save()` is).
 const TRY_SNAPSHOT_ABOVE: usize = 1024;
@@ -959,7 +961,16 @@ impl Engine {
             let mut ordered: Vec<(String, bool)> = docs.into_iter().collect();
             ordered.sort_by_key(|(d, _)| !self.is_community(d));
             let community_changed = ordered.iter().any(|(d, _)| self.is_community(d));
-            for peer in self.member_peers() {
+            let peers = self.member_peers();
+            let announce_to: HashSet<PeerId> = {
+                use rand::seq::IndexedRandom;
+                peers
+                    .choose_multiple(&mut rand::rng(), ANNOUNCE_FANOUT)
+                    .copied()
+                    .collect()
+            };
+            for peer in peers {
+                let announce = announce_to.contains(&peer);
                 let engine = self.clone();
                 let ordered: Vec<(String, bool)> = ordered
                     .iter()
@@ -969,13 +980,17 @@ impl Engine {
                 tokio::spawn(async move {
                     for (doc, local) in &ordered {
                         // Our own changes go out whole, in one message. Changes we received
-                        // are only announced: at a meetup every peer hears them from their
-                        // author too, and sending them on whole made traffic grow with the
-                        // cube of the number of daemons.
+                        // are only announced, and to a few peers: at a meetup every peer hears
+                        // them from their author too, and passing them on to everyone made
+                        // traffic grow with the cube of the number of daemons. Where peers
+                        // are not all connected, they spread hop by hop, and the digest
+                        // rounds catch anything a random choice left out.
                         let sent = if *local {
                             engine.push(peer, doc).await
-                        } else {
+                        } else if announce {
                             engine.announce(peer, doc).await
+                        } else {
+                            Ok(())
                         };
                         if let Err(e) = sent {
                             tracing::debug!("push of {doc} to {peer}: {e}");
