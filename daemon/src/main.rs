@@ -79,6 +79,9 @@ fn run(args: RunArgs) -> Result<()> {
     }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // By default a failed log write is reported with `eprintln!`, which panics when
+        // stderr fails too: a full disk under the log file would crash request handlers.
+        .log_internal_errors(false)
         .with_writer(std::io::stderr)
         .init();
     let config = Config {

@@ -210,8 +210,13 @@ fn a_full_disk_refuses_the_write_and_nothing_half_written_is_served() {
         acked.len(),
         error.trim()
     );
-    assert_eq!(error.trim().lines().count(), 1, "{error}");
-    assert!(error.contains("disk is full"), "{error}");
+    let log_tail = || {
+        let log = daemon.log();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    };
+    assert_eq!(error.trim().lines().count(), 1, "{error}\n{}", log_tail());
+    assert!(error.contains("disk is full"), "{error}\n{}", log_tail());
     // Later writes are refused too, saying why, and reads still answer.
     let (_, again) = daemon.guild_fails(&["members", "add", "Also Refused"]);
     assert!(

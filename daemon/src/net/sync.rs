@@ -1239,12 +1239,6 @@ impl Engine {
             }
         }
         let roster = Roster::new(&community, &members, time::OffsetDateTime::now_utc());
-        tracing::debug!(
-            "roster: {} devices, {} revoked, {} open invitations",
-            roster.devices.len(),
-            roster.revoked.len(),
-            roster.invites.len()
-        );
         *self.index.write().unwrap_or_else(|e| e.into_inner()) = index;
         // Disconnect devices of members removed since they connected.
         let revoked: Vec<PeerId> = self
