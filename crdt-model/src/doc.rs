@@ -42,6 +42,17 @@ impl DocKind {
         }
     }
 
+    /// Refuses a document whose root does not say it is of this kind.
+    pub fn check(self, doc: &AutoCommit) -> Result<(), ModelError> {
+        if Self::of(doc) == Some(self) {
+            return Ok(());
+        }
+        Err(ModelError::Corrupt {
+            expected: self.as_str(),
+            reason: "its kind field is missing or different".into(),
+        })
+    }
+
     /// The `kind` written in a document's root, if it is one of ours.
     pub fn of(doc: &AutoCommit) -> Option<Self> {
         match doc.get(automerge::ROOT, "kind").ok()?? {
@@ -80,12 +91,7 @@ pub trait GuildDoc: Hydrate + Reconcile + Sized {
     const KIND: DocKind;
 
     fn read(doc: &AutoCommit) -> Result<Self, ModelError> {
-        if DocKind::of(doc) != Some(Self::KIND) {
-            return Err(ModelError::Corrupt {
-                expected: Self::KIND.as_str(),
-                reason: "its kind field is missing or different".into(),
-            });
-        }
+        Self::KIND.check(doc)?;
         autosurgeon::hydrate(doc).map_err(|e| ModelError::Corrupt {
             expected: Self::KIND.as_str(),
             reason: e.to_string(),

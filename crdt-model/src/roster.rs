@@ -30,9 +30,7 @@ impl View for MemberAccess {
             expected: DocKind::Member.as_str(),
             reason,
         };
-        if DocKind::of(doc) != Some(DocKind::Member) {
-            return Err(corrupt("its kind field is missing or different".into()));
-        }
+        DocKind::Member.check(doc)?;
         let removed: bool =
             autosurgeon::hydrate_prop(doc, ROOT, "removed").map_err(|e| corrupt(e.to_string()))?;
         let devices: Option<BTreeMap<String, String>> =

@@ -556,27 +556,15 @@ mod tests {
             .unwrap()
             .put(ROOT, "kind", "member")
             .unwrap();
-        // Readers that find the document while it is being created wait for its lock.
-        let reader = {
-            let repo = repo.clone();
-            tokio::spawn(async move { repo.read("new", |d| d.get_heads()).await })
-        };
-        let writer = {
-            let repo = repo.clone();
-            tokio::spawn(async move { repo.begin(&["new"]).await.doc("new").is_ok() })
-        };
-        // On this single-threaded runtime, both tasks run up to the lock and wait there.
-        tokio::task::yield_now().await;
+        // A reader and a transaction that find the document while it is being created:
+        // polled once, each is waiting for its lock.
+        let mut reader = std::pin::pin!(repo.read("new", |d| d.get_heads()));
+        let mut writer = std::pin::pin!(async { repo.begin(&["new"]).await.doc("new").is_ok() });
+        assert!(futures::poll!(reader.as_mut()).is_pending());
+        assert!(futures::poll!(writer.as_mut()).is_pending());
         drop(tx);
-        assert_eq!(
-            reader.await.unwrap(),
-            None,
-            "a reader saw a phantom document"
-        );
-        assert!(
-            !writer.await.unwrap(),
-            "a transaction locked a phantom document"
-        );
+        assert_eq!(reader.await, None, "a reader saw a phantom document");
+        assert!(!writer.await, "a transaction locked a phantom document");
         assert!(!repo.contains("new"));
     }
 

@@ -94,6 +94,23 @@ impl Shared {
         Ok(self.view::<T>(id).await?.map(|view| T::clone(&view)))
     }
 
+    /// The document `id` if the community's index lists it as a `T` and it is here.
+    async fn indexed<T>(&self, id: &str) -> Result<Option<T>, ApiError>
+    where
+        T: GuildDoc + Clone + Send + Sync + 'static,
+    {
+        let listed = self
+            .community()
+            .await?
+            .docs
+            .get(id)
+            .is_some_and(|entry| DocKind::parse(&entry.kind) == Some(T::KIND));
+        if !listed {
+            return Ok(None);
+        }
+        self.read_doc(id).await
+    }
+
     /// A typed, shared view of a document, `None` if this daemon does not hold it.
     pub async fn view<T>(&self, id: &str) -> Result<Option<Arc<T>>, ApiError>
     where
@@ -131,13 +148,7 @@ impl Shared {
             return Err(ApiError::bad_request("member must not be empty"));
         }
         // The usual case, an exact id (the CLI's "me"): one document, not the directory.
-        if self
-            .community()
-            .await?
-            .docs_of(DocKind::Member)
-            .any(|id| id == key)
-            && let Some(member) = self.read_doc::<Member>(key).await?
-        {
+        if let Some(member) = self.indexed::<Member>(key).await? {
             return live(member);
         }
         let members = self.members(true).await?;
@@ -189,13 +200,7 @@ impl Shared {
     /// case-insensitive.
     pub async fn resolve_session(&self, key: &str) -> Result<Session, ApiError> {
         let key = key.trim();
-        if self
-            .community()
-            .await?
-            .docs_of(DocKind::Session)
-            .any(|id| id == key)
-            && let Some(session) = self.read_doc::<Session>(key).await?
-        {
+        if let Some(session) = self.indexed::<Session>(key).await? {
             return Ok(session);
         }
         let sessions = self.sessions().await?;

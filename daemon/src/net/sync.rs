@@ -377,11 +377,7 @@ impl Engine {
         let hash = wire::summary(&ours);
         match self.call(peer, &Request::Summary { hash }).await? {
             Response::Summary { same: true } => {
-                let ours: Vec<_> = ours
-                    .iter()
-                    .map(|(d, h)| (d.clone(), from_wire(h)))
-                    .collect();
-                self.remember_all(peer, &ours);
+                self.remember_digest(peer, &ours);
                 self.touch(peer);
                 return Ok(());
             }
@@ -712,11 +708,7 @@ impl Engine {
                 let ours = self.digest(Some(peer)).await;
                 let same = wire::summary(&ours) == hash;
                 if same {
-                    let ours: Vec<_> = ours
-                        .iter()
-                        .map(|(d, h)| (d.clone(), from_wire(h)))
-                        .collect();
-                    self.remember_all(peer, &ours);
+                    self.remember_digest(peer, &ours);
                 }
                 Ok(Response::Summary { same })
             }
@@ -813,30 +805,16 @@ impl Engine {
         }
         self.remember(peer, &doc, heads.clone());
         let ours = self.heads(&doc).await;
-        let lacking = self
-            .repo
-            .read(&doc, |d| {
-                heads.iter().any(|h| d.get_change_by_hash(h).is_none())
-            })
-            .await
-            .unwrap_or(true);
-        if lacking {
-            let engine = self.clone();
-            tokio::spawn(async move {
-                let claimed = engine.pulling.claim([doc.clone()]);
-                if claimed.keys.is_empty() {
-                    return; // Being pulled from another peer already.
-                }
-                let pulled = if engine.repo.contains(&doc) {
-                    engine.pull(peer, &doc).await
-                } else {
-                    engine.fetch(peer, vec![doc.clone()]).await
-                };
-                if let Err(e) = pulled {
-                    tracing::debug!("pull of {doc} from {peer}: {e}");
-                }
-            });
-        }
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let claimed = engine.pulling.claim([doc.clone()]);
+            if claimed.keys.is_empty() {
+                return; // Being pulled from another peer already.
+            }
+            if let Err(e) = engine.catch_up(peer, &doc, &heads).await {
+                tracing::debug!("pull of {doc} from {peer}: {e}");
+            }
+        });
         Response::Ack {
             heads: to_wire(&ours.unwrap_or_default()),
         }
@@ -1031,11 +1009,7 @@ impl Engine {
         let Some(heads) = self.heads(doc).await else {
             return Ok(());
         };
-        let known = self
-            .peers()
-            .get(&peer)
-            .and_then(|p| p.known.get(doc).cloned());
-        if let Some(mut known) = known {
+        if let Some(mut known) = self.known(peer, doc) {
             known.sort();
             if known == heads {
                 return Ok(());
@@ -1056,10 +1030,7 @@ impl Engine {
 
     /// Sends `peer` the changes of `doc` it lacks, in one message.
     async fn push(&self, peer: PeerId, doc: &str) -> Result<(), SyncError> {
-        let known = self
-            .peers()
-            .get(&peer)
-            .and_then(|p| p.known.get(doc).cloned());
+        let known = self.known(peer, doc);
         let outgoing = self
             .repo
             .read(doc, |d| {
@@ -1319,6 +1290,22 @@ impl Engine {
 
     /// Remembers a peer's heads of the documents we may share with it (nothing else: a peer
     /// must not make us hold what it likes).
+    /// The peer's heads of `doc`, as last heard from it.
+    fn known(&self, peer: PeerId, doc: &str) -> Option<Vec<ChangeHash>> {
+        self.peers()
+            .get(&peer)
+            .and_then(|p| p.known.get(doc).cloned())
+    }
+
+    /// Remembers a digest's heads as the peer's (its summary matched ours).
+    fn remember_digest(&self, peer: PeerId, docs: &[(String, Heads)]) {
+        let docs: Vec<_> = docs
+            .iter()
+            .map(|(d, h)| (d.clone(), from_wire(h)))
+            .collect();
+        self.remember_all(peer, &docs);
+    }
+
     fn remember_all(&self, peer: PeerId, docs: &[(String, Vec<ChangeHash>)]) {
         for (doc, heads) in docs.iter().take(limits::MAX_ANNOUNCED_DOCS) {
             if self.allowed(peer, doc) {

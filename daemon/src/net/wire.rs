@@ -398,6 +398,18 @@ mod tests {
     }
 
     #[test]
+    fn a_summary_depends_on_heads_not_on_their_order() {
+        let a = ("a".to_owned(), vec![[1; 32], [2; 32]]);
+        let b = ("b".to_owned(), vec![[3; 32]]);
+        let one = summary(&[a.clone(), b.clone()]);
+        let (mut a2, b2) = (a.clone(), b.clone());
+        a2.1.reverse();
+        assert_eq!(summary(&[b2, a2]), one);
+        let moved = ("b".to_owned(), vec![[4; 32]]);
+        assert_ne!(summary(&[a, moved]), one);
+    }
+
+    #[test]
     fn garbage_is_an_error_not_a_panic() {
         for garbage in [
             vec![0xff; 64],
