@@ -6,6 +6,7 @@ mod client;
 mod community;
 mod members;
 mod network;
+mod open;
 mod output;
 mod relationships;
 mod sessions;
@@ -117,6 +118,12 @@ enum Cmd {
         #[command(subcommand)]
         command: Option<network::PeersCmd>,
     },
+    /// Open the dashboard in your browser (a one-time login link).
+    Open {
+        /// Print the link instead of starting a browser.
+        #[arg(long)]
+        print: bool,
+    },
 }
 
 fn main() {
@@ -211,6 +218,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Devices { command } => network::devices(&client, command, cli.json),
         Cmd::Members(cmd) => members::run(&client, cmd, cli.json),
         Cmd::Skills(cmd) => skills::run(&client, cmd, cli.json),
+        Cmd::Open { print } => open::run(&client, print, cli.json),
     }
 }
 

@@ -155,18 +155,5 @@ fn print_summaries(summaries: &[SkillSummary], empty: &str) {
 }
 
 fn print_csv(matrix: &Matrix) -> Result<()> {
-    let mut header = vec!["member_id".to_owned(), "name".into(), "team".into()];
-    for skill in &matrix.skills {
-        header.push(skill.clone());
-        header.push(format!("{skill} (grow)"));
-    }
-    let rows = matrix.rows.iter().map(|row| {
-        let mut record = vec![row.member_id.clone(), row.name.clone(), row.team.clone()];
-        for (level, grow) in row.levels.iter().zip(&row.grow) {
-            record.push(level.map(|l| l.to_string()).unwrap_or_default());
-            record.push(if *grow { "yes".into() } else { String::new() });
-        }
-        record
-    });
-    output::csv(std::iter::once(header).chain(rows))
+    output::csv(matrix.csv_records())
 }

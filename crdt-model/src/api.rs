@@ -164,6 +164,42 @@ pub struct MatrixRow {
     pub grow: Vec<bool>,
 }
 
+impl Matrix {
+    /// The matrix as CSV records, header first: member id, name, team, then per skill its
+    /// level (empty if unrated) and "yes" if the member wants to grow it. Text that a
+    /// spreadsheet would run as a formula (`=`, `+`, `-`, `@` first) is quoted with `'`:
+    /// names come from other members' daemons.
+    pub fn csv_records(&self) -> Vec<Vec<String>> {
+        let mut header = vec!["member_id".to_owned(), "name".into(), "team".into()];
+        for skill in &self.skills {
+            header.push(not_a_formula(skill));
+            header.push(not_a_formula(&format!("{skill} (grow)")));
+        }
+        let rows = self.rows.iter().map(|row| {
+            let mut record = vec![
+                not_a_formula(&row.member_id),
+                not_a_formula(&row.name),
+                not_a_formula(&row.team),
+            ];
+            for (level, grow) in row.levels.iter().zip(&row.grow) {
+                record.push(level.map(|l| l.to_string()).unwrap_or_default());
+                record.push(if *grow { "yes".into() } else { String::new() });
+            }
+            record
+        });
+        std::iter::once(header).chain(rows).collect()
+    }
+}
+
+/// A CSV cell that spreadsheets show as text, never evaluate (OWASP's CSV injection advice).
+fn not_a_formula(cell: &str) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}")
+    } else {
+        cell.to_owned()
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StrengthsAndGaps {
     pub strengths: Vec<SkillSummary>,
@@ -369,6 +405,17 @@ pub struct PersonDetail {
     pub ledger: Vec<crate::relationships::LedgerEntry>,
 }
 
+// ----- dashboard -----
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DashboardLink {
+    /// Opens the dashboard once: a one-time code, not the API token, so nothing that
+    /// stays in the browser's history can open it again.
+    pub url: String,
+    /// The code stops working after this long (and after its first use).
+    pub expires_in_secs: u64,
+}
+
 // ----- devices -----
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -390,4 +437,36 @@ pub struct DeviceStatus {
     pub added: String,
     pub this_device: bool,
     pub connected: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matrix_csv_quotes_what_a_spreadsheet_would_run() {
+        let matrix = Matrix {
+            skills: vec!["Discovery".into()],
+            rows: vec![MatrixRow {
+                member_id: "m1".into(),
+                name: "=HYPERLINK(\"http://evil.example\")".into(),
+                team: "Platform".into(),
+                levels: vec![Some(4)],
+                grow: vec![true],
+            }],
+        };
+        assert_eq!(
+            matrix.csv_records(),
+            [
+                vec!["member_id", "name", "team", "Discovery", "Discovery (grow)"],
+                vec![
+                    "m1",
+                    "'=HYPERLINK(\"http://evil.example\")",
+                    "Platform",
+                    "4",
+                    "yes"
+                ],
+            ]
+        );
+    }
 }

@@ -155,6 +155,34 @@ pub fn who_can_help<'a>(members: impl IntoIterator<Item = &'a Member>, skill: &s
     helpers
 }
 
+/// Who wants to grow `skill` (at any level), by name: the people a helper could teach.
+pub fn wants_to_learn<'a>(
+    members: impl IntoIterator<Item = &'a Member>,
+    skill: &str,
+) -> Vec<Helper> {
+    let key = skill_key(skill);
+    let mut learners: Vec<Helper> = members
+        .into_iter()
+        .filter_map(|m| {
+            let rating = m.skills.get(&key).filter(|r| r.grow)?;
+            Some(Helper {
+                member_id: m.id.clone(),
+                name: m.name.clone(),
+                team: m.team.clone(),
+                level: rating.level().unwrap_or(SkillLevel::None),
+                wants_to_grow: true,
+            })
+        })
+        .collect();
+    learners.sort_by(|a, b| {
+        a.name
+            .to_lowercase()
+            .cmp(&b.name.to_lowercase())
+            .then_with(|| a.member_id.cmp(&b.member_id))
+    });
+    learners
+}
+
 /// Per skill, how the community stands.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SkillSummary {
@@ -298,6 +326,20 @@ mod tests {
             .map(|h| h.name)
             .collect();
         assert_eq!(names, ["amir", "Bea", "zoe"]);
+    }
+
+    #[test]
+    fn learners_are_everyone_who_wants_to_grow_the_skill() {
+        let members = [
+            member("1", "zoe", &[("Discovery", 1, true)]),
+            member("2", "Bea", &[("discovery", 4, false)]),
+            member("3", "amir", &[("DISCOVERY", 3, true)]),
+        ];
+        let names: Vec<_> = wants_to_learn(&members, "Discovery")
+            .into_iter()
+            .map(|h| (h.name, u8::from(h.level)))
+            .collect();
+        assert_eq!(names, [("amir".to_string(), 3), ("zoe".to_string(), 1)]);
     }
 
     #[test]

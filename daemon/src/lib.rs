@@ -3,6 +3,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod api;
+mod dashboard;
 pub mod data_dir;
 pub mod net;
 pub mod repo;
@@ -13,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use anyhow::{Context, Result};
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use api::state::{META_COMMUNITY, META_ME};
@@ -49,7 +50,9 @@ impl Config {
 pub struct Daemon {
     pub api_addr: SocketAddr,
     repo: Arc<Repo>,
-    shutdown: oneshot::Sender<()>,
+    app: axum::Router,
+    /// Set to true to stop: ends the server and every dashboard event stream.
+    shutdown: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
 }
 
@@ -97,11 +100,12 @@ impl Daemon {
             data_dir: dir.clone(),
             api_addr,
         }));
-        let (shutdown, stopped) = oneshot::channel::<()>();
+        let (shutdown, mut stopped) = watch::channel(false);
+        let app = http_app(state, shutdown.subscribe());
         let server = tokio::spawn(
-            axum::serve(listener, api::router(state))
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
+            axum::serve(listener, app.clone())
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
                 })
                 .into_future(),
         );
@@ -113,6 +117,7 @@ impl Daemon {
         Ok(Self {
             api_addr,
             repo,
+            app,
             shutdown,
             server,
         })
@@ -123,12 +128,24 @@ impl Daemon {
         self.repo.fatal().await
     }
 
+    /// Everything served on the API address, for in-process tests
+    /// (`tower::ServiceExt::oneshot`).
+    pub fn app(&self) -> axum::Router {
+        self.app.clone()
+    }
+
     /// Stops serving and waits for in-flight requests to finish.
     pub async fn shutdown(self) -> Result<()> {
-        let _ = self.shutdown.send(());
+        self.shutdown.send_replace(true);
         self.server.await??;
         Ok(())
     }
+}
+
+/// What guildd serves on its API address: the JSON API (token) and the dashboard (session
+/// cookie from `guild open`), both for loopback only.
+fn http_app(state: AppState, stop: watch::Receiver<bool>) -> axum::Router {
+    api::router(state.clone()).merge(dashboard::router(state, stop))
 }
 
 fn meta_string(store: &Store, key: &str) -> Result<Option<String>> {

@@ -14,9 +14,9 @@ use super::state::{AppState, new_id, now};
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
-    q: Option<String>,
-    tag: Option<String>,
-    kind: Option<String>,
+    pub(crate) q: Option<String>,
+    pub(crate) tag: Option<String>,
+    pub(crate) kind: Option<String>,
 }
 
 pub async fn list(

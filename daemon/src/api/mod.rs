@@ -1,17 +1,17 @@
 //! guildd's local HTTP API: JSON over HTTP on a loopback address, token required.
 
 mod community;
-mod council;
+pub(crate) mod council;
 pub mod error;
-mod guard;
-mod health;
+pub(crate) mod guard;
+pub(crate) mod health;
 mod ics;
-mod knowledge;
-mod members;
-mod network;
+pub(crate) mod knowledge;
+pub(crate) mod members;
+pub(crate) mod network;
 pub mod relationships;
-mod sessions;
-mod skills;
+pub(crate) mod sessions;
+pub(crate) mod skills;
 pub mod state;
 
 use axum::Router;

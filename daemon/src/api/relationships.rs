@@ -25,7 +25,7 @@ async fn private_id(state: &AppState) -> Result<Option<String>, ApiError> {
     Ok(stored.and_then(|b| String::from_utf8(b).ok()))
 }
 
-async fn read(state: &AppState) -> Result<Relationships, ApiError> {
+pub(crate) async fn read(state: &AppState) -> Result<Relationships, ApiError> {
     let me = state.me()?;
     match private_id(state).await? {
         Some(id) => Ok(state

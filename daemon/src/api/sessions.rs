@@ -20,7 +20,7 @@ use super::state::{AppState, clock, new_id, now};
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// upcoming or past
-    when: Option<String>,
+    pub(crate) when: Option<String>,
 }
 
 pub async fn list(

@@ -1,0 +1,70 @@
+// Guild dashboard: live pages.
+//
+// guildd sends a "change" event whenever a document changes, here or synced in from a peer.
+// Each page's data sits in an element with id "live" that htmx refreshes on the
+// "guild-change" event (hx-trigger="guild-change from:body"). A refresh that would wipe
+// what someone is typing waits until they leave the field or submit.
+(function () {
+  "use strict";
+
+  function setLive(state) {
+    document.documentElement.dataset.live = state;
+  }
+
+  function busy(region) {
+    var active = document.activeElement;
+    if (active && region.contains(active) && active.matches("input, textarea, select")) {
+      return true;
+    }
+    var fields = region.querySelectorAll("input[type=text], input[type=search], textarea");
+    for (var i = 0; i < fields.length; i++) {
+      if (fields[i].value !== fields[i].defaultValue) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var region = event.detail.elt;
+    if (region.id === "live" && busy(region)) {
+      event.preventDefault();
+      region.dataset.stale = "true";
+    }
+  });
+
+  document.addEventListener("focusout", function (event) {
+    var region = document.getElementById("live");
+    if (region && region.dataset.stale && !busy(region)) {
+      delete region.dataset.stale;
+      htmx.trigger(document.body, "guild-change");
+    }
+  });
+
+  function connect() {
+    var source = new EventSource("/ui/events");
+    var opened = false;
+    source.addEventListener("open", function () {
+      setLive("on");
+      // After a reconnect, changes may have happened while the stream was down.
+      if (opened) {
+        htmx.trigger(document.body, "guild-change");
+      }
+      opened = true;
+    });
+    source.addEventListener("change", function () {
+      htmx.trigger(document.body, "guild-change");
+    });
+    source.addEventListener("error", function () {
+      // The browser reconnects by itself; a closed stream (signed out) stays closed.
+      setLive(source.readyState === EventSource.CLOSED ? "off" : "reconnecting");
+    });
+  }
+
+  setLive("off");
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", connect);
+  } else {
+    connect();
+  }
+})();
