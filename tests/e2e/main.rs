@@ -4,6 +4,7 @@
 
 mod community;
 mod crash;
+mod dashboard;
 mod hostile;
 mod mdns;
 mod private;

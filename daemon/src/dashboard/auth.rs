@@ -217,9 +217,17 @@ pub(crate) async fn logout(
 /// browser to run nothing but our own scripts, never frame us, and cache nothing.
 pub(crate) async fn local_only(request: Request, next: Next) -> Response {
     if let Err(e) = guard::check_local(request.headers()) {
+        tracing::debug!(
+            "dashboard {} {}: {}",
+            request.method(),
+            request.uri().path(),
+            e.message
+        );
         return layout::error_page(e.status, &e.message);
     }
+    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
     let mut response = next.run(request).await;
+    tracing::debug!("dashboard {method} {path}: {}", response.status());
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -254,6 +262,12 @@ pub(crate) async fn require_session(
     let (mut parts, body) = request.into_parts();
     let changes_state = !matches!(parts.method, Method::GET | Method::HEAD);
     if changes_state && let Err(e) = same_origin(&parts.headers) {
+        tracing::debug!(
+            "dashboard {} {}: {}",
+            parts.method,
+            parts.uri.path(),
+            e.message
+        );
         return layout::error_page(e.status, &e.message);
     }
     let session = jar
@@ -265,7 +279,15 @@ pub(crate) async fn require_session(
     let body = if changes_state {
         match check_csrf(&session, &parts.headers, body).await {
             Ok(body) => body,
-            Err(e) => return layout::error_page(e.status, &e.message),
+            Err(e) => {
+                tracing::debug!(
+                    "dashboard {} {}: {}",
+                    parts.method,
+                    parts.uri.path(),
+                    e.message
+                );
+                return layout::error_page(e.status, &e.message);
+            }
         }
     } else {
         body

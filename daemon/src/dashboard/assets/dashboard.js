@@ -41,30 +41,67 @@
     }
   });
 
+  // Browsers open at most six connections to one host over HTTP/1.1, and each event
+  // stream holds one: only a page that is shown listens. A hidden tab, or a page kept in the
+  // back/forward cache, closes its stream and catches up when shown again.
+  var source = null;
+  var openedBefore = false;
+
   function connect() {
-    var source = new EventSource("/ui/events");
-    var opened = false;
-    source.addEventListener("open", function () {
+    if (source) {
+      return;
+    }
+    var stream = new EventSource("/ui/events");
+    source = stream;
+    stream.addEventListener("open", function () {
       setLive("on");
       // After a reconnect, changes may have happened while the stream was down.
-      if (opened) {
+      if (openedBefore) {
         htmx.trigger(document.body, "guild-change");
       }
-      opened = true;
+      openedBefore = true;
     });
-    source.addEventListener("change", function () {
+    stream.addEventListener("change", function () {
       htmx.trigger(document.body, "guild-change");
     });
-    source.addEventListener("error", function () {
+    stream.addEventListener("error", function () {
       // The browser reconnects by itself; a closed stream (signed out) stays closed.
-      setLive(source.readyState === EventSource.CLOSED ? "off" : "reconnecting");
+      setLive(stream.readyState === EventSource.CLOSED ? "off" : "reconnecting");
     });
+  }
+
+  function disconnect() {
+    if (source) {
+      source.close();
+      source = null;
+    }
+    setLive("off");
+  }
+
+  document.addEventListener("visibilitychange", function () {
+    if (document.hidden) {
+      disconnect();
+    } else {
+      connect();
+    }
+  });
+  window.addEventListener("pagehide", disconnect);
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted && !document.hidden) {
+      connect();
+    }
+  });
+
+  function start() {
+    if (!document.hidden) {
+      connect();
+    }
   }
 
   setLive("off");
   if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", connect);
+    document.addEventListener("DOMContentLoaded", start);
   } else {
-    connect();
+    start();
   }
 })();

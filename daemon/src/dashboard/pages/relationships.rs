@@ -81,9 +81,9 @@ pub(crate) async fn page(ctx: Ctx, State(dash): State<Dashboard>) -> PageResult 
         } @else {
             (charts::map("map", "Your map: influence by time since you were last in touch", &BANDS, &dots(&m.standings)))
             p.legend {
-                span { span.swatch.l3 {} "balance even" }
-                span { "green: you have helped more than you asked" }
-                span { "red: you have asked more than you helped" }
+                span { span.key.owed {} "you have helped more than you asked" }
+                span { span.key.even {} "even" }
+                span { span.key.owing {} "you have asked more than you helped" }
             }
         }
         h2 { "Due a reconnect" }
