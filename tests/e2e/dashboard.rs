@@ -9,12 +9,14 @@
 //! Without chromium and chromedriver the test says why and skips, unless
 //! `GUILD_REQUIRE_BROWSER` is set (as `.ci/run` does), when it fails instead.
 
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use guild_tests::{Daemon, free_port, wait_until};
+use futures::FutureExt;
+use guild_tests::{Daemon, HttpRequest, free_port, wait_until};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -31,18 +33,24 @@ fn find_program(names: &[&str]) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// chromedriver on a free loopback port; killed when dropped.
+/// chromedriver on a free loopback port, and the chromium it starts with the profile in
+/// `dir`; both killed when dropped, even if the test failed before closing the browser.
 struct Driver {
     child: Child,
     url: String,
+    /// Chromium's `--user-data-dir`: unique to this test run, so it names our browser.
+    profile: PathBuf,
 }
 
 impl Driver {
-    fn start(program: &Path, log: &Path) -> Self {
+    fn start(program: &Path, dir: &Path) -> Self {
         let port = free_port();
         let child = Command::new(program)
             .arg(format!("--port={port}"))
-            .arg(format!("--log-path={}", log.display()))
+            .arg(format!(
+                "--log-path={}",
+                dir.join("chromedriver.log").display()
+            ))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -54,7 +62,27 @@ impl Driver {
         Self {
             child,
             url: format!("http://127.0.0.1:{port}"),
+            profile: dir.join("chromium"),
         }
+    }
+
+    /// Ids of the chromium processes started with our profile.
+    fn browser_pids(&self) -> Vec<String> {
+        let marker = format!("--user-data-dir={}", self.profile.display());
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|e| e.ok())
+            .filter(|e| {
+                std::fs::read(e.path().join("cmdline")).is_ok_and(|cmd| {
+                    String::from_utf8_lossy(&cmd)
+                        .split('\0')
+                        .any(|a| a == marker)
+                })
+            })
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
     }
 }
 
@@ -62,6 +90,10 @@ impl Drop for Driver {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let pids = self.browser_pids();
+        if !pids.is_empty() {
+            let _ = Command::new("kill").arg("-KILL").args(&pids).status();
+        }
     }
 }
 
@@ -309,6 +341,41 @@ impl Browser {
 }
 
 #[test]
+fn guild_open_gives_a_one_time_link_and_prints_it_without_a_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let ada = Daemon::start(dir.path());
+    ada.guild(&["init", "--community", "Product People", "--name", "Ada"]);
+    let link = ada.guild(&["open", "--print"]);
+    let link = link.trim();
+    let prefix = format!("http://{}/ui/login/", ada.api_addr());
+    assert!(link.starts_with(&prefix), "{link}");
+    assert!(
+        !link.contains(&ada.token()),
+        "the API token must never be in a URL"
+    );
+    let path = &link[prefix.len() - "/ui/login/".len()..];
+    let (first, _) = ada.http(&HttpRequest::new("GET", path, None));
+    assert_eq!(first, 303, "the link signs in once");
+    let (again, _) = ada.http(&HttpRequest::new("GET", path, None));
+    assert_eq!(again, 401, "and only once");
+
+    // No browser to start (nothing on PATH): the link is printed instead.
+    let out = Command::new(guild_tests::bin("guild"))
+        .arg("--data-dir")
+        .arg(&ada.dir)
+        .arg("open")
+        .env("PATH", "")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("Could not start a browser") && stdout.contains(&prefix),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn the_dashboard_works_in_a_real_browser() {
     let (Some(chromium), Some(chromedriver)) = (
         find_program(&["chromium", "chromium-browser"]),
@@ -358,7 +425,7 @@ fn the_dashboard_works_in_a_real_browser() {
     let _ = std::fs::remove_dir_all(&shots);
     std::fs::create_dir_all(&shots).unwrap();
     let profile = tempfile::tempdir().unwrap();
-    let driver = Driver::start(&chromedriver, &profile.path().join("chromedriver.log"));
+    let driver = Driver::start(&chromedriver, profile.path());
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -381,7 +448,7 @@ fn the_dashboard_works_in_a_real_browser() {
                     // Nothing may leave this machine: anything not on loopback goes to a
                     // closed local port (loopback itself bypasses the proxy).
                     "--proxy-server=http://127.0.0.1:9",
-                    format!("--user-data-dir={}", profile.path().join("chromium").display()),
+                    format!("--user-data-dir={}", driver.profile.display()),
                 ],
             }),
         );
@@ -396,99 +463,12 @@ fn the_dashboard_works_in_a_real_browser() {
             taken: 0,
             logs: vec![ada.dir.join("test-daemon.log"), bea.dir.join("test-daemon.log")],
         };
-        let ada_url = format!("http://{}", ada.api_addr());
-        let bea_url = format!("http://{}", bea.api_addr());
-        let ada_window = b.client.window().await.unwrap();
-
-        // Bea's dashboard, open on the unconference and on "who can help with Discovery"
-        // before anything happens on Ada's side.
-        let bea_session = b.client.new_window(false).await.unwrap().handle;
-        b.client.switch_to_window(bea_session.clone()).await.unwrap();
-        b.sign_in(&bea).await;
-        b.open(&format!("{bea_url}/ui/sessions/{session}")).await;
-        b.until("Bea's unconference page", REACT, |t| t.contains("No proposals yet")).await;
-        let bea_who = b.client.new_window(false).await.unwrap().handle;
-        b.client.switch_to_window(bea_who.clone()).await.unwrap();
-        b.open(&format!("{bea_url}/ui/skills/who?skill=Discovery")).await;
-        b.until("Bea's who-can-help page", REACT, |t| t.contains("Who can help with Discovery")).await;
-
-        // Ada signs in through the one-time link; the session cookie is out of scripts' reach.
-        b.client.switch_to_window(ada_window.clone()).await.unwrap();
-        b.sign_in(&ada).await;
-        let cookies = b.client.execute("return document.cookie", vec![]).await.unwrap();
-        assert_eq!(cookies, Value::String(String::new()), "the session cookie is HttpOnly");
-        b.shot("overview").await;
-
-        // Add a member.
-        b.open(&format!("{ada_url}/ui/members")).await;
-        b.fill(r#"form[method="post"][action="/ui/members"] input[name="name"]"#, "Grace Hopper").await;
-        b.fill(r#"form[method="post"][action="/ui/members"] input[name="team"]"#, "Payments").await;
-        b.fill(r#"form[method="post"][action="/ui/members"] input[name="interests"]"#, "Discovery, pricing").await;
-        b.click(r#"form[method="post"][action="/ui/members"] button[type="submit"]"#).await;
-        b.until("the member to be added", REACT, |t| t.contains("Added Grace Hopper")).await;
-        b.shot("directory").await;
-
-        // Rate a skill, from "who can help".
-        b.open(&format!("{ada_url}/ui/skills/who?skill=Discovery")).await;
-        b.choose(r#"form[action="/ui/skills/rate"] select[name="level"]"#, "4").await;
-        b.click(r#"form[action="/ui/skills/rate"] button[type="submit"]"#).await;
-        b.until("the rating", REACT, |t| t.contains("Rated Discovery: 4 (can teach)")).await;
-        b.shot("who-can-help").await;
-
-        // RSVP with one click.
-        b.open(&format!("{ada_url}/ui/sessions")).await;
-        b.click(&format!(r#"form[action="/ui/sessions/{session}/rsvp"] button[value="going"]"#)).await;
-        b.until("the RSVP", REACT, |t| t.contains("RSVP saved for Winter unconference")).await;
-        assert!(b.client.find(Locator::Css(r#"button[value="going"][aria-pressed="true"]"#)).await.is_ok());
-        b.shot("sessions").await;
-
-        // Propose, then vote.
-        b.open(&format!("{ada_url}/ui/sessions/{session}")).await;
-        b.fill(r#"form[action$="/proposals"] input[name="title"]"#, "Roadmaps without dates").await;
-        b.choose(r#"form[action$="/proposals"] select[name="kind"]"#, "talk").await;
-        b.click(r#"form[action$="/proposals"] button[type="submit"]"#).await;
-        b.until("the proposal", REACT, |t| t.contains("Proposed Roadmaps without dates")).await;
-        let voted_at = Instant::now();
-        b.click("#agenda form button").await;
-        b.until("the vote", REACT, |t| t.contains("1 vote") && t.contains("Voted ✓")).await;
-        b.shot("session").await;
-
-        // Bea's windows show the vote and the rating, live.
-        b.client.switch_to_window(bea_session).await.unwrap();
-        b.until("the vote on Bea's open page", LIVE, |t| {
-            t.contains("Roadmaps without dates") && t.contains("1 vote")
-        })
-        .await;
-        let vote_seen = voted_at.elapsed();
-        b.shot("bea-session-live").await;
-        b.client.switch_to_window(bea_who).await.unwrap();
-        b.until("Ada's rating on Bea's open page", LIVE, |t| {
-            t.contains("Ada") && t.contains("4 (can teach)")
-        })
-        .await;
-        b.shot("bea-who-live").await;
-        b.open(&format!("{bea_url}/ui/members")).await;
-        b.until("Grace on Bea's directory", LIVE, |t| t.contains("Grace Hopper")).await;
-
-        // Every other page, for the record; and one at phone width.
-        b.client.switch_to_window(ada_window).await.unwrap();
-        for (path, name, shows) in [
-            ("/ui/skills", "skills-heatmap", "Strengths"),
-            ("/ui/health", "health", "Sessions per month"),
-            ("/ui/council", "council", "Suggested for the next term"),
-            ("/ui/knowledge", "knowledge", "How do you run a pre-mortem?"),
-            ("/ui/relationships", "relationships", "Sam from Sales"),
-            ("/ui/peers", "peers", "connected"),
-        ] {
-            b.open(&format!("{ada_url}{path}")).await;
-            b.until(name, REACT, |t| t.contains(shows)).await;
-            b.shot(name).await;
-        }
-        b.client.set_window_size(390, 844).await.unwrap();
-        b.open(&format!("{ada_url}/ui/sessions/{session}")).await;
-        b.until("the session at phone width", REACT, |t| t.contains("Roadmaps without dates")).await;
-        b.shot("session-phone").await;
-        b.client.close().await.unwrap();
+        let outcome = AssertUnwindSafe(scenario(&mut b, &ada, &bea, &session))
+            .catch_unwind()
+            .await;
+        // Close the browser even when the scenario failed.
+        let _ = b.client.close().await;
+        let vote_seen = outcome.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         eprintln!(
             "dashboard browser test: {:.1} s in all ({:.1} s seeding two daemons); the vote showed on the other daemon's open page {:.2} s after the click; screenshots in {}",
             started.elapsed().as_secs_f64(),
@@ -498,4 +478,176 @@ fn the_dashboard_works_in_a_real_browser() {
         );
     });
     drop(driver);
+}
+
+/// What a member does on Ada's dashboard, and what Bea's shows meanwhile. Returns how long
+/// the vote took to show on Bea's open page.
+async fn scenario(b: &mut Browser, ada: &Daemon, bea: &Daemon, session: &str) -> Duration {
+    let ada_url = format!("http://{}", ada.api_addr());
+    let bea_url = format!("http://{}", bea.api_addr());
+    let ada_window = b.client.window().await.unwrap();
+
+    // Bea's dashboard, open on the unconference and on "who can help with Discovery"
+    // before anything happens on Ada's side.
+    let bea_session = b.client.new_window(false).await.unwrap().handle;
+    b.client
+        .switch_to_window(bea_session.clone())
+        .await
+        .unwrap();
+    b.sign_in(bea).await;
+    b.open(&format!("{bea_url}/ui/sessions/{session}")).await;
+    b.until("Bea's unconference page", REACT, |t| {
+        t.contains("No proposals yet")
+    })
+    .await;
+    let bea_who = b.client.new_window(false).await.unwrap().handle;
+    b.client.switch_to_window(bea_who.clone()).await.unwrap();
+    b.open(&format!("{bea_url}/ui/skills/who?skill=Discovery"))
+        .await;
+    b.until("Bea's who-can-help page", REACT, |t| {
+        t.contains("Who can help with Discovery")
+    })
+    .await;
+
+    // Ada signs in through the one-time link; the session cookie is out of scripts' reach.
+    b.client.switch_to_window(ada_window.clone()).await.unwrap();
+    b.sign_in(ada).await;
+    let cookies = b
+        .client
+        .execute("return document.cookie", vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        cookies,
+        Value::String(String::new()),
+        "the session cookie is HttpOnly"
+    );
+    b.shot("overview").await;
+
+    // Add a member.
+    b.open(&format!("{ada_url}/ui/members")).await;
+    b.fill(
+        r#"form[method="post"][action="/ui/members"] input[name="name"]"#,
+        "Grace Hopper",
+    )
+    .await;
+    b.fill(
+        r#"form[method="post"][action="/ui/members"] input[name="team"]"#,
+        "Payments",
+    )
+    .await;
+    b.fill(
+        r#"form[method="post"][action="/ui/members"] input[name="interests"]"#,
+        "Discovery, pricing",
+    )
+    .await;
+    b.click(r#"form[method="post"][action="/ui/members"] button[type="submit"]"#)
+        .await;
+    b.until("the member to be added", REACT, |t| {
+        t.contains("Added Grace Hopper")
+    })
+    .await;
+    b.shot("directory").await;
+
+    // Rate a skill, from "who can help".
+    b.open(&format!("{ada_url}/ui/skills/who?skill=Discovery"))
+        .await;
+    b.choose(
+        r#"form[action="/ui/skills/rate"] select[name="level"]"#,
+        "4",
+    )
+    .await;
+    b.click(r#"form[action="/ui/skills/rate"] button[type="submit"]"#)
+        .await;
+    b.until("the rating", REACT, |t| {
+        t.contains("Rated Discovery: 4 (can teach)")
+    })
+    .await;
+    b.shot("who-can-help").await;
+
+    // RSVP with one click.
+    b.open(&format!("{ada_url}/ui/sessions")).await;
+    b.click(&format!(
+        r#"form[action="/ui/sessions/{session}/rsvp"] button[value="going"]"#
+    ))
+    .await;
+    b.until("the RSVP", REACT, |t| {
+        t.contains("RSVP saved for Winter unconference")
+    })
+    .await;
+    assert!(
+        b.client
+            .find(Locator::Css(
+                r#"button[value="going"][aria-pressed="true"]"#
+            ))
+            .await
+            .is_ok()
+    );
+    b.shot("sessions").await;
+
+    // Propose, then vote.
+    b.open(&format!("{ada_url}/ui/sessions/{session}")).await;
+    b.fill(
+        r#"form[action$="/proposals"] input[name="title"]"#,
+        "Roadmaps without dates",
+    )
+    .await;
+    b.choose(r#"form[action$="/proposals"] select[name="kind"]"#, "talk")
+        .await;
+    b.click(r#"form[action$="/proposals"] button[type="submit"]"#)
+        .await;
+    b.until("the proposal", REACT, |t| {
+        t.contains("Proposed Roadmaps without dates")
+    })
+    .await;
+    let voted_at = Instant::now();
+    b.click("#agenda form button").await;
+    b.until("the vote", REACT, |t| {
+        t.contains("1 vote") && t.contains("Voted ✓")
+    })
+    .await;
+    b.shot("session").await;
+
+    // Bea's windows show the vote and the rating, live.
+    b.client.switch_to_window(bea_session).await.unwrap();
+    b.until("the vote on Bea's open page", LIVE, |t| {
+        t.contains("Roadmaps without dates") && t.contains("1 vote")
+    })
+    .await;
+    let vote_seen = voted_at.elapsed();
+    b.shot("bea-session-live").await;
+    b.client.switch_to_window(bea_who).await.unwrap();
+    b.until("Ada's rating on Bea's open page", LIVE, |t| {
+        t.contains("Ada") && t.contains("4 (can teach)")
+    })
+    .await;
+    b.shot("bea-who-live").await;
+    b.open(&format!("{bea_url}/ui/members")).await;
+    b.until("Grace on Bea's directory", LIVE, |t| {
+        t.contains("Grace Hopper")
+    })
+    .await;
+
+    // Every other page, for the record; and one at phone width.
+    b.client.switch_to_window(ada_window).await.unwrap();
+    for (path, name, shows) in [
+        ("/ui/skills", "skills-heatmap", "Strengths"),
+        ("/ui/health", "health", "Sessions per month"),
+        ("/ui/council", "council", "Suggested for the next term"),
+        ("/ui/knowledge", "knowledge", "How do you run a pre-mortem?"),
+        ("/ui/relationships", "relationships", "Sam from Sales"),
+        ("/ui/peers", "peers", "connected"),
+    ] {
+        b.open(&format!("{ada_url}{path}")).await;
+        b.until(name, REACT, |t| t.contains(shows)).await;
+        b.shot(name).await;
+    }
+    b.client.set_window_size(390, 844).await.unwrap();
+    b.open(&format!("{ada_url}/ui/sessions/{session}")).await;
+    b.until("the session at phone width", REACT, |t| {
+        t.contains("Roadmaps without dates")
+    })
+    .await;
+    b.shot("session-phone").await;
+    vote_seen
 }

@@ -486,6 +486,26 @@ async fn forms_refuse_cross_site_requests() {
             "{path} without Origin"
         );
 
+        // DNS rebinding: a page whose own host name points at 127.0.0.1.
+        let mut rebinding = f.request(
+            "POST",
+            &path,
+            Some(&f.cookie),
+            Body::from(serde_urlencoded::to_string(&with_token).unwrap()),
+        );
+        rebinding
+            .headers_mut()
+            .insert(header::HOST, "evil.example:80".parse().unwrap());
+        rebinding
+            .headers_mut()
+            .insert(header::ORIGIN, "http://evil.example:80".parse().unwrap());
+        let rebinding = send(&f.app, rebinding).await;
+        assert_eq!(
+            rebinding.status,
+            StatusCode::FORBIDDEN,
+            "{path} by rebinding"
+        );
+
         let signed_out = f.post_raw(&path, &with_token, None, Some(&origin)).await;
         assert_eq!(
             signed_out.status,
