@@ -262,13 +262,7 @@ pub(crate) async fn require_session(
     let (mut parts, body) = request.into_parts();
     let changes_state = !matches!(parts.method, Method::GET | Method::HEAD);
     if changes_state && let Err(e) = same_origin(&parts.headers) {
-        tracing::debug!(
-            "dashboard {} {}: {}",
-            parts.method,
-            parts.uri.path(),
-            e.message
-        );
-        return layout::error_page(e.status, &e.message);
+        return refuse(&parts, e);
     }
     let session = jar
         .get(&dash.cookie_name())
@@ -279,21 +273,23 @@ pub(crate) async fn require_session(
     let body = if changes_state {
         match check_csrf(&session, &parts.headers, body).await {
             Ok(body) => body,
-            Err(e) => {
-                tracing::debug!(
-                    "dashboard {} {}: {}",
-                    parts.method,
-                    parts.uri.path(),
-                    e.message
-                );
-                return layout::error_page(e.status, &e.message);
-            }
+            Err(e) => return refuse(&parts, e),
         }
     } else {
         body
     };
     parts.extensions.insert(session);
     next.run(Request::from_parts(parts, body)).await
+}
+
+fn refuse(parts: &Parts, e: ApiError) -> Response {
+    tracing::debug!(
+        "dashboard {} {}: {}",
+        parts.method,
+        parts.uri.path(),
+        e.message
+    );
+    layout::error_page(e.status, &e.message)
 }
 
 /// 401 with a page saying how to get in; htmx reloads the whole page to show it.

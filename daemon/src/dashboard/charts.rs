@@ -26,11 +26,7 @@ pub(crate) fn bars(id: &str, title: &str, labels: &[String], series: &[Series<'_
     let n = labels.len().max(1) as f64;
     let slot = (WIDTH - LEFT - RIGHT) / n;
     let y = |v: f64| TOP + (HEIGHT - TOP - BOTTOM) * (1.0 - v / max);
-    html! {
-        figure {
-            svg.chart id=(id) viewBox={ "0 0 " (WIDTH) " " (HEIGHT) } role="img"
-                aria-labelledby={ (id) "-title" } {
-                title id={ (id) "-title" } { (txt(title)) }
+    let plot = html! {
                 (axes(max))
                 @for (i, v) in values.iter().enumerate() {
                     @let x = LEFT + slot * i as f64 + slot * 0.15;
@@ -40,7 +36,10 @@ pub(crate) fn bars(id: &str, title: &str, labels: &[String], series: &[Series<'_
                     }
                 }
                 (x_labels(labels, slot))
-            }
+    };
+    html! {
+        figure {
+            (svg(id, title, HEIGHT, plot))
             (data_table(title, labels, series))
         }
     }
@@ -53,11 +52,7 @@ pub(crate) fn lines(id: &str, title: &str, labels: &[String], series: &[Series<'
     let slot = (WIDTH - LEFT - RIGHT) / n;
     let x = |i: usize| LEFT + slot * i as f64 + slot / 2.0;
     let y = |v: f64| TOP + (HEIGHT - TOP - BOTTOM) * (1.0 - v / max);
-    html! {
-        figure {
-            svg.chart id=(id) viewBox={ "0 0 " (WIDTH) " " (HEIGHT) } role="img"
-                aria-labelledby={ (id) "-title" } {
-                title id={ (id) "-title" } { (txt(title)) }
+    let plot = html! {
                 (axes(max))
                 @for (k, s) in series.iter().enumerate() {
                     @let points: Vec<String> = s.values.iter().enumerate()
@@ -72,7 +67,10 @@ pub(crate) fn lines(id: &str, title: &str, labels: &[String], series: &[Series<'
                     }
                 }
                 (x_labels(labels, slot))
-            }
+    };
+    html! {
+        figure {
+            (svg(id, title, HEIGHT, plot))
             @if series.len() > 1 {
                 p.legend {
                     @for (k, s) in series.iter().enumerate() {
@@ -114,10 +112,7 @@ pub(crate) fn timeline(id: &str, title: &str, spans: &[Span], today: time::Date)
     let x =
         |d: time::Date| LEFT + (WIDTH - LEFT - RIGHT) * ((d - first).whole_days() as f64 / days);
     let bottom = height - 30.0;
-    html! {
-        svg.chart id=(id) viewBox={ "0 0 " (WIDTH) " " (fmt(height)) } role="img"
-            aria-labelledby={ (id) "-title" } {
-            title id={ (id) "-title" } { (txt(title)) }
+    let plot = html! {
             @for (i, s) in spans.iter().enumerate() {
                 @let y = TOP + row * i as f64;
                 @let x0 = x(s.start);
@@ -132,8 +127,8 @@ pub(crate) fn timeline(id: &str, title: &str, spans: &[Span], today: time::Date)
             text x=(WIDTH - RIGHT) y=(fmt(bottom + 16.0)) text-anchor="end" { (last) }
             line.today x1=(fmt(x(today))) y1=(TOP - 6.0) x2=(fmt(x(today))) y2=(fmt(bottom)) {}
             text x=(fmt(x(today))) y=(fmt(bottom + 16.0)) text-anchor="middle" { "today" }
-        }
-    }
+    };
+    svg(id, title, height, plot)
 }
 
 /// One person on the relationship map.
@@ -156,10 +151,7 @@ pub(crate) fn map(id: &str, title: &str, bands: &[&str], dots: &[Dot]) -> Markup
     let x =
         |e: f64| LEFT + 60.0 + (WIDTH - LEFT - 60.0 - RIGHT - 80.0) * (e.clamp(0.0, span) / span);
     let bottom = height - 28.0;
-    html! {
-        svg.chart id=(id) viewBox={ "0 0 " (WIDTH) " " (fmt(height)) } role="img"
-            aria-labelledby={ (id) "-title" } {
-            title id={ (id) "-title" } { (txt(title)) }
+    let plot = html! {
             @for (i, name) in bands.iter().enumerate() {
                 @let y = TOP + band * i as f64;
                 rect.band x=(LEFT) y=(fmt(y + 2.0)) width=(WIDTH - LEFT - RIGHT) height=(fmt(band - 4.0)) {}
@@ -177,6 +169,17 @@ pub(crate) fn map(id: &str, title: &str, bands: &[&str], dots: &[Dot]) -> Markup
                 }
                 text.label x=(fmt(x(d.elapsed) + 8.0)) y=(fmt(y + 4.0)) { (txt(&d.label)) }
             }
+    };
+    svg(id, title, height, plot)
+}
+
+/// An SVG chart `WIDTH` wide, titled for screen readers.
+fn svg(id: &str, title: &str, height: f64, plot: Markup) -> Markup {
+    html! {
+        svg.chart id=(id) viewBox={ "0 0 " (WIDTH) " " (fmt(height)) } role="img"
+            aria-labelledby={ (id) "-title" } {
+            title id={ (id) "-title" } { (txt(title)) }
+            (plot)
         }
     }
 }

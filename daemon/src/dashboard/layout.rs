@@ -195,11 +195,10 @@ impl Ctx {
             (DOCTYPE)
             html lang="en" {
                 head {
-                    meta charset="utf-8";
-                    meta name="viewport" content="width=device-width, initial-scale=1";
+                    (head_common(&format!("{} · {}", txt(&page.title), txt(community))))
+                    // No page snapshots in localStorage (they would outlive signing out):
+                    // history navigation reloads instead.
                     meta name="htmx-config" content=r#"{"includeIndicatorStyles":false,"allowEval":false,"historyCacheSize":0,"refreshOnHistoryMiss":true}"#;
-                    title { (txt(&page.title)) " · " (txt(community)) }
-                    link rel="stylesheet" href=(assets::url("dashboard.css"));
                     script src=(assets::url("htmx.min.js")) defer {}
                     script src=(assets::url("dashboard.js")) defer {}
                 }
@@ -274,17 +273,21 @@ impl IntoResponse for PageError {
 
 pub(crate) type PageResult = Result<Response, PageError>;
 
+fn head_common(title: &str) -> Markup {
+    html! {
+        meta charset="utf-8";
+        meta name="viewport" content="width=device-width, initial-scale=1";
+        title { (title) }
+        link rel="stylesheet" href=(assets::url("dashboard.css"));
+    }
+}
+
 /// A bare page for errors and for browsers that are not signed in.
 fn bare(status: StatusCode, title: &str, body: Markup) -> Response {
     let markup = html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · Guild" }
-                link rel="stylesheet" href=(assets::url("dashboard.css"));
-            }
+            head { (head_common(&format!("{title} · Guild"))) }
             body {
                 main #content {
                     h1 { (title) }

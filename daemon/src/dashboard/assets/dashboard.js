@@ -3,7 +3,7 @@
 // guildd sends a "change" event whenever a document changes, here or synced in from a peer.
 // Each page's data sits in an element with id "live" that htmx refreshes on the
 // "guild-change" event (hx-trigger="guild-change from:body"). A refresh that would wipe
-// what someone is typing waits until they leave the field or submit.
+// what someone is typing, or move what a keyboard user is on, waits until they leave it.
 (function () {
   "use strict";
 
@@ -13,7 +13,7 @@
 
   function busy(region) {
     var active = document.activeElement;
-    if (active && region.contains(active) && active.matches("input, textarea, select")) {
+    if (active && region.contains(active) && active.matches("input, textarea, select, button, a")) {
       return true;
     }
     var fields = region.querySelectorAll("input[type=text], input[type=search], textarea");
@@ -33,12 +33,15 @@
     }
   });
 
-  document.addEventListener("focusout", function (event) {
-    var region = document.getElementById("live");
-    if (region && region.dataset.stale && !busy(region)) {
-      delete region.dataset.stale;
-      htmx.trigger(document.body, "guild-change");
-    }
+  document.addEventListener("focusout", function () {
+    // Once focus has landed (it may move to another element of the region).
+    setTimeout(function () {
+      var region = document.getElementById("live");
+      if (region && region.dataset.stale && !busy(region)) {
+        delete region.dataset.stale;
+        htmx.trigger(document.body, "guild-change");
+      }
+    }, 0);
   });
 
   // Browsers open at most six connections to one host over HTTP/1.1, and each event
