@@ -271,7 +271,21 @@ impl IntoResponse for PageError {
     }
 }
 
+impl From<axum::extract::rejection::FormRejection> for PageError {
+    fn from(e: axum::extract::rejection::FormRejection) -> Self {
+        Self(ApiError::bad_request(format!(
+            "the form could not be read ({}); go back and check what you entered",
+            e.body_text()
+        )))
+    }
+}
+
 pub(crate) type PageResult = Result<Response, PageError>;
+
+/// A form whose problems are shown as a dashboard page, not as plain text.
+#[derive(axum::extract::FromRequest)]
+#[from_request(via(axum::Form), rejection(PageError))]
+pub(crate) struct Form<T>(pub T);
 
 fn head_common(title: &str) -> Markup {
     html! {

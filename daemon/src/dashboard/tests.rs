@@ -724,6 +724,15 @@ async fn skills_are_rated_found_mapped_and_downloaded() {
     let heatmap = f.page("/ui/skills").await;
     assert!(heatmap.contains(r#"class="level l4""#), "{heatmap}");
     assert!(heatmap.contains(r#"class="level l2 grow""#));
+    // A form the browser could not have sent is refused with a page saying why.
+    let garbled = f
+        .post(
+            "/ui/skills/rate",
+            &[("skill", "Discovery"), ("level", "lots")],
+        )
+        .await;
+    assert_eq!(garbled.status, StatusCode::BAD_REQUEST);
+    assert!(garbled.body.contains("could not be read") && garbled.body.contains("<html"));
     f.submit("/ui/skills", &[("name", "Facilitation")], "/ui/skills")
         .await;
     assert!(f.page("/ui/skills").await.contains("Facilitation"));

@@ -1,7 +1,6 @@
 //! The directory: search members by name, team, interest or role; a member's page with
 //! profile, skills, sessions attended and buddy; add and edit members.
 
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use crdt_model::api::MemberRef;
@@ -17,7 +16,7 @@ use crate::api::members;
 use crate::api::state::AppState;
 use crate::dashboard::Dashboard;
 use crate::dashboard::layout::{
-    Ctx, Nav, Page, PageResult, day, given, list, member_link, para, txt, urlencode, when,
+    Ctx, Form, Nav, Page, PageResult, day, given, list, member_link, para, txt, urlencode, when,
 };
 
 #[derive(Debug, Default, Deserialize)]

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use crdt_model::api::{AcceptRequest, AnswerRequest, AskRequest, EntryView, QuestionView};
@@ -17,7 +16,7 @@ use crate::api::knowledge as api;
 use crate::api::state::AppState;
 use crate::dashboard::Dashboard;
 use crate::dashboard::layout::{
-    Ctx, Nav, Page, PageResult, day, ext_link, given, list, member_link, para, txt, urlencode,
+    Ctx, Form, Nav, Page, PageResult, day, ext_link, given, list, member_link, para, txt, urlencode,
 };
 
 #[derive(Debug, Default, Deserialize)]

@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use axum::Form;
 use axum::extract::State;
 use axum::response::Response;
 use crdt_model::DocKind;
@@ -15,7 +14,7 @@ use crate::api::error::{ApiError, ApiJson};
 use crate::api::network as api;
 use crate::api::state::{AppState, clock};
 use crate::dashboard::Dashboard;
-use crate::dashboard::layout::{Ctx, Nav, Page, PageResult, txt};
+use crate::dashboard::layout::{Ctx, Form, Nav, Page, PageResult, txt};
 
 /// Where one peer stands on one document.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -2,7 +2,6 @@
 //! the social-capital ledger. Private: the document lives only on your own devices, and
 //! this page is served only by your own daemon to your own browser.
 
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use crdt_model::api::{LedgerRequest, LogRequest};
@@ -17,7 +16,7 @@ use crate::api::relationships as api;
 use crate::api::state::{AppState, clock};
 use crate::dashboard::Dashboard;
 use crate::dashboard::charts::{self, Dot};
-use crate::dashboard::layout::{Ctx, Nav, Page, PageResult, day, given, txt};
+use crate::dashboard::layout::{Ctx, Form, Nav, Page, PageResult, day, given, txt};
 
 struct Map {
     standings: Vec<Standing>,

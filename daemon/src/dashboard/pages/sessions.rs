@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use automerge::ChangeHash;
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -24,7 +23,7 @@ use crate::api::sorted_heads;
 use crate::api::state::{AppState, clock};
 use crate::dashboard::Dashboard;
 use crate::dashboard::layout::{
-    Ctx, Nav, Page, PageError, PageResult, ext_link, member_link, para, txt, when,
+    Ctx, Form, Nav, Page, PageError, PageResult, ext_link, member_link, para, txt, when,
 };
 
 const RSVPS: [(&str, &str); 3] = [

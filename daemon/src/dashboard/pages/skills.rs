@@ -2,7 +2,6 @@
 //! members by skills with strengths and gaps beside it, its CSV download, and rating your
 //! own skills. A map for growing together, never a performance check.
 
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -16,7 +15,7 @@ use crate::api::skills as api;
 use crate::api::state::AppState;
 use crate::dashboard::Dashboard;
 use crate::dashboard::layout::{
-    Ctx, Nav, Page, PageError, PageResult, member_link, txt, urlencode,
+    Ctx, Form, Nav, Page, PageError, PageResult, member_link, txt, urlencode,
 };
 
 struct Heatmap {
