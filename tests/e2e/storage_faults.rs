@@ -195,7 +195,7 @@ fn a_full_disk_refuses_the_write_and_nothing_half_written_is_served() {
     let mut refused = None;
     for i in 0..5_000 {
         let name = format!("Squeezed {i:04} {}", "x".repeat(150));
-        let out = daemon.guild_output(&["members", "add", &name]);
+        let out = daemon.guild_output(&["members", "add", &name, "--json"]);
         if out.status.success() {
             acked.push(name);
         } else {
@@ -216,12 +216,24 @@ fn a_full_disk_refuses_the_write_and_nothing_half_written_is_served() {
         lines[lines.len().saturating_sub(20)..].join("\n")
     };
     assert_eq!(error.trim().lines().count(), 1, "{error}\n{}", log_tail());
-    assert!(error.contains("disk is full"), "{error}\n{}", log_tail());
-    // Later writes are refused too, saying why, and reads still answer.
-    let (_, again) = daemon.guild_fails(&["members", "add", "Also Refused"]);
+    // Issue 16.7: the refusal was a 500 `internal`; it is a 507 with its own code.
+    let error: Value = serde_json::from_str(error.trim()).unwrap();
+    assert_eq!(error["error"]["status"], 507, "{error}\n{}", log_tail());
+    assert_eq!(error["error"]["code"], "disk_full", "{error}");
+    let message = error["error"]["message"].as_str().unwrap();
     assert!(
-        again.contains("disk is full") || again.contains("an earlier write failed"),
-        "{again}"
+        message.contains("disk is full"),
+        "{message}\n{}",
+        log_tail()
+    );
+    // Later writes are refused too, saying why, and reads still answer.
+    let (_, again) = daemon.guild_fails(&["members", "add", "Also Refused", "--json"]);
+    let again: Value = serde_json::from_str(again.trim()).unwrap();
+    assert_eq!(again["error"]["status"], 507, "{again}");
+    let message = again["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("disk is full") || message.contains("an earlier write failed"),
+        "{message}"
     );
     let listed = names(&daemon);
     assert!(!listed.contains(&refused_name), "a refused write is served");
