@@ -27,7 +27,7 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     method: String,
-    /// The route's template (`/api/members/{id}`), so ids never become label values.
+    /// The route's template (`/api/members/:id`), so ids never become label values.
     route: String,
     status: u16,
 }

@@ -4,9 +4,13 @@
 
 mod community;
 mod crash;
+mod doctor;
 mod hostile;
 mod mdns;
+mod metrics;
+mod ops;
 mod private;
 mod single_node;
 mod storage_faults;
 mod sync;
+mod transfer;

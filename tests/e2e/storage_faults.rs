@@ -254,3 +254,44 @@ fn a_full_disk_refuses_the_write_and_nothing_half_written_is_served() {
     drop(daemon);
     drop(mount);
 }
+
+// Issue 16.4: with guild.redb gone but identity.key and api-token kept, the daemon started
+// as a fresh node with the same peer id, no community and no warning.
+#[test]
+fn an_identity_without_its_store_refuses_to_start_until_told_to_start_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = Daemon::start(dir.path());
+    daemon.guild(&["init", "--community", "Lost", "--name", "Ada"]);
+    let old_peer = daemon.guild_json(&["status"])["peer_id"].clone();
+    daemon.kill();
+    std::fs::remove_file(dir.path().join("guild.redb")).unwrap();
+
+    let line = start_fails(dir.path());
+    eprintln!("STORAGE (store deleted): {line}");
+    assert!(line.contains("has an identity but no store"), "{line}");
+    assert!(line.contains("restore guild.redb"), "{line}");
+    assert!(line.contains("guildd run --fresh"), "{line}");
+    // Refused again at the next try: nothing was created meanwhile.
+    assert!(!dir.path().join("guild.redb").exists());
+    assert!(start_fails(dir.path()).contains("no store"));
+
+    // Starting over on purpose: an empty store and a new peer id.
+    let out = Command::new(bin("guildd"))
+        .args(["start", "--fresh", "--no-mdns", "--data-dir"])
+        .arg(dir.path())
+        .arg("--listen")
+        .arg(format!("/ip4/127.0.0.1/tcp/{}", free_port()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let status = daemon.guild_json(&["status"]);
+    assert!(status["community"].is_null(), "{status}");
+    assert_ne!(status["peer_id"], old_peer);
+    assert!(dir.path().join("identity.key.old").exists());
+    let out = Command::new(bin("guildd"))
+        .args(["stop", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+}

@@ -151,11 +151,13 @@ async fn clock_check(state: &AppState) -> Check {
     }
 }
 
+/// A duration as people say it, rounded: "3 hours" for 2 h 59 min.
 fn human(seconds: i64) -> String {
+    let round = |unit: i64| (seconds + unit / 2) / unit;
     match seconds {
-        s if s >= 2 * 86_400 => format!("{} days", s / 86_400),
-        s if s >= 2 * 3_600 => format!("{} hours", s / 3_600),
-        s => format!("{} minutes", s / 60),
+        s if s >= 2 * 86_400 => format!("{} days", round(86_400)),
+        s if s >= 2 * 3_600 => format!("{} hours", round(3_600)),
+        _ => format!("{} minutes", round(60)),
     }
 }
 
@@ -267,6 +269,7 @@ mod tests {
             listening_check(&[local, lan]).status,
             crdt_model::ops::CheckStatus::Ok
         );
-        assert_eq!(human(3 * 3600 + 5), "3 hours");
+        assert_eq!(human(3 * 3600 - 60), "3 hours");
+        assert_eq!(human(10 * 60 + 29), "10 minutes");
     }
 }

@@ -23,10 +23,12 @@ pub async fn scrape(State(state): State<AppState>) -> Response {
 /// Counts each request by method, route template and status (refused ones included).
 pub async fn count_requests(request: Request, next: Next) -> Response {
     let method = request.method().to_string();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    // `/api/members/{id}` is written `/api/members/:id`: braces inside a label value trip
+    // up simple text-format parsers.
+    let route = request.extensions().get::<MatchedPath>().map_or_else(
+        || "unmatched".to_owned(),
+        |p| p.as_str().replace('{', ":").replace('}', ""),
+    );
     let response = next.run(request).await;
     metrics::api_request(&method, &route, response.status().as_u16());
     response
