@@ -192,8 +192,11 @@ fn run(cmd: RunCmd) -> Result<()> {
         .build()?
         .block_on(async {
             let daemon = Daemon::bind(config).await?;
-            // The API address is written by `bind`; the pid lets `guildd stop` find us.
-            data_dir::write_pid(&dir, std::process::id())?;
+            // The API address is written by `bind`; the pid lets `guildd stop` find us. A
+            // daemon that cannot write it (a full disk) still serves reads.
+            if let Err(e) = data_dir::write_pid(&dir, std::process::id()) {
+                tracing::warn!("{e:#}: `guildd stop` will not find this daemon");
+            }
             let fatal = tokio::select! {
                 signal = wait_for_signal() => {
                     signal?;

@@ -159,10 +159,14 @@ pub fn install(service: &Service, enable: bool) -> Result<PathBuf> {
     std::fs::write(&path, contents).with_context(|| format!("cannot write {}", path.display()))?;
     if enable {
         match manager()? {
-            Manager::Systemd(_) => {
-                systemctl(&["daemon-reload"])?;
-                systemctl(&["enable", "--now", UNIT_NAME])?;
-            }
+            Manager::Systemd(_) => systemctl(&["daemon-reload"])
+                .and_then(|()| systemctl(&["enable", "--now", UNIT_NAME]))
+                .with_context(|| {
+                    format!(
+                        "{} is written, but systemd did not start it; in a login session run `systemctl --user enable --now {UNIT_NAME}`, or use `guildd start`",
+                        path.display()
+                    )
+                })?,
             Manager::Launchd(path) => {
                 // Replace a loaded older version; "not loaded" is fine.
                 let _ = launchctl(&["bootout", &gui_domain(), &path.display().to_string()]);
