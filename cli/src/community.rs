@@ -12,7 +12,7 @@ use crdt_model::knowledge::NewEntry;
 
 use crate::client::Client;
 use crate::members::urlencode;
-use crate::output;
+use crate::output::{self, say};
 
 #[derive(Subcommand)]
 pub enum CouncilCmd {
@@ -99,18 +99,18 @@ pub fn council(client: &Client, cmd: Option<CouncilCmd>, json: bool) -> Result<(
                     })
                     .collect()
             };
-            println!("Current:");
+            say!("Current:");
             output::print_table(
                 output::table(&["from", "to", "leads"], rows(&view.current)),
                 "  nobody: add a term with guild council add-term",
             );
-            println!("\nUpcoming:");
+            say!("\nUpcoming:");
             output::print_table(
                 output::table(&["from", "to", "leads"], rows(&view.upcoming)),
                 "  none planned",
             );
             let never: Vec<_> = view.never_led.iter().map(|m| m.name.clone()).collect();
-            println!(
+            say!(
                 "\nNot led yet: {}",
                 if never.is_empty() {
                     "everyone has led".into()
@@ -126,7 +126,7 @@ pub fn council(client: &Client, cmd: Option<CouncilCmd>, json: bool) -> Result<(
             if json {
                 return output::json(&term);
             }
-            println!("Added term {} to {}", term.start, term.end);
+            say!("Added term {} to {}", term.start, term.end);
             Ok(())
         }
         CouncilCmd::Suggest { count } => {
@@ -186,7 +186,7 @@ pub fn knowledge(client: &Client, cmd: KnowledgeCmd, json: bool) -> Result<()> {
             if json {
                 return output::json(&entry);
             }
-            println!("Shared {} ({})", entry.entry.title, entry.id);
+            say!("Shared {} ({})", entry.entry.title, entry.id);
             return Ok(());
         }
         KnowledgeCmd::List { tag, kind } => {
@@ -225,7 +225,7 @@ pub fn ask(client: &Client, title: String, body: String, json: bool) -> Result<(
     if json {
         return output::json(&q);
     }
-    println!("Asked {} ({})", q.question.title, q.id);
+    say!("Asked {} ({})", q.question.title, q.id);
     Ok(())
 }
 
@@ -237,7 +237,7 @@ pub fn answer(client: &Client, question: String, body: String, json: bool) -> Re
     if json {
         return output::json(&q);
     }
-    println!(
+    say!(
         "Answered {} ({} answers)",
         q.question.title,
         q.question.answers.len()
@@ -258,18 +258,18 @@ pub fn questions(client: &Client, cmd: Option<QuestionsCmd>, json: bool) -> Resu
                 } else {
                     "open"
                 };
-                println!("{} [{mark}] {}", q.id, q.question.title);
+                say!("{} [{mark}] {}", q.id, q.question.title);
                 for (id, a) in &q.question.answers {
                     let star = if q.question.accepted.as_ref() == Some(id) {
                         "*"
                     } else {
                         " "
                     };
-                    println!("  {star} {id}: {}", a.body);
+                    say!("  {star} {id}: {}", a.body);
                 }
             }
             if questions.is_empty() {
-                println!("No questions yet: ask one with guild ask");
+                say!("No questions yet: ask one with guild ask");
             }
             Ok(())
         }
@@ -281,7 +281,7 @@ pub fn questions(client: &Client, cmd: Option<QuestionsCmd>, json: bool) -> Resu
             if json {
                 return output::json(&q);
             }
-            println!("Marked the answer that helped for {}", q.question.title);
+            say!("Marked the answer that helped for {}", q.question.title);
             Ok(())
         }
     }
@@ -292,21 +292,21 @@ pub fn health(client: &Client, json: bool) -> Result<()> {
     if json {
         return output::json(&r);
     }
-    println!("Community health on {}", r.today);
-    println!(
+    say!("Community health on {}", r.today);
+    say!(
         "members        {} ({} new in 90 days), {} active lately ({:.0}%)",
         r.members,
         r.new_members,
         r.active_members,
         r.active_share * 100.0
     );
-    println!(
+    say!(
         "attendance     {} (recent average {:.1}, before {:.1})",
         r.attendance_trend.direction,
         r.attendance_trend.recent_average,
         r.attendance_trend.earlier_average
     );
-    println!(
+    say!(
         "organising     {} people host half the sessions",
         r.organisers_for_half
     );
@@ -315,17 +315,17 @@ pub fn health(client: &Client, json: bool) -> Result<()> {
         .iter()
         .map(|m| format!("{} {}", &m.month[5..], m.sessions))
         .collect();
-    println!("sessions/month {}", months.join("  "));
+    say!("sessions/month {}", months.join("  "));
     if !r.drifted.is_empty() {
         let names: Vec<String> = r
             .drifted
             .iter()
             .map(|d| format!("{} (last came {})", d.name, d.last_attended))
             .collect();
-        println!("drifted away   {}", names.join(", "));
+        say!("drifted away   {}", names.join(", "));
     }
     if !r.untaught_wants.is_empty() {
-        println!("nobody teaches {}", r.untaught_wants.join(", "));
+        say!("nobody teaches {}", r.untaught_wants.join(", "));
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ use crdt_model::api::Status;
 use crdt_model::ops::{Check, CheckStatus, DoctorReport};
 
 use crate::client::{self, Client};
-use crate::output;
+use crate::output::{self, say};
 
 /// Files that hold secrets or the community's data: owner-only.
 const PRIVATE_FILES: &[&str] = &["api-token", "identity.key", "guild.redb"];
@@ -135,9 +135,9 @@ fn print(report: &DoctorReport) {
             CheckStatus::Warn => "warn",
             CheckStatus::Fail => "FAIL",
         };
-        println!("{mark}  {:width$}  {}", check.name, check.detail);
+        say!("{mark}  {:width$}  {}", check.name, check.detail);
         if let Some(fix) = &check.fix {
-            println!("      {:width$}  -> {fix}", "");
+            say!("      {:width$}  -> {fix}", "");
         }
     }
 }

@@ -22,6 +22,7 @@ use crdt_model::api::{InitRequest, InitResponse, Status};
 use crdt_model::member::Profile;
 
 use client::{Client, Failure};
+use output::say;
 
 #[derive(Parser)]
 #[command(
@@ -165,6 +166,7 @@ fn main() {
             _ => 1,
         };
         if json {
+            // serde_json escapes control characters in strings itself.
             match failure {
                 Some(Failure::Refused {
                     status,
@@ -178,7 +180,11 @@ fn main() {
                 None => output::json_error("failed", &one_line(&e), None, None),
             }
         } else {
-            eprintln!("guild: {}", one_line(&e));
+            // The message may quote text from other members: escape it like any output.
+            eprintln!(
+                "guild: {}",
+                crdt_model::text::printable(&one_line(&e), false)
+            );
         }
         std::process::exit(exit);
     }
@@ -238,9 +244,11 @@ fn run(cli: Cli) -> Result<()> {
             if cli.json {
                 return output::json(&created);
             }
-            println!(
+            say!(
                 "Created community {} ({}); you are member {}",
-                req.community, created.community_id, created.member_id
+                req.community,
+                created.community_id,
+                created.member_id
             );
             Ok(())
         }
@@ -296,22 +304,22 @@ fn man(out: Option<&Path>) -> Result<()> {
 }
 
 fn print_status(status: &Status) {
-    println!("guildd {} at http://{}", status.version, status.api_addr);
-    println!("data        {}", status.data_dir);
+    say!("guildd {} at http://{}", status.version, status.api_addr);
+    say!("data        {}", status.data_dir);
     match &status.community {
-        Some(c) => println!("community   {} ({}), {} members", c.name, c.id, c.members),
-        None => println!("community   none yet: run `guild init --community NAME --name YOU`"),
+        Some(c) => say!("community   {} ({}), {} members", c.name, c.id, c.members),
+        None => say!("community   none yet: run `guild init --community NAME --name YOU`"),
     }
     if let Some(me) = &status.me {
-        println!("you         {} ({})", me.name, me.id);
+        say!("you         {} ({})", me.name, me.id);
     }
-    println!("documents   {}", status.documents.len());
-    println!("peer id     {}", status.peer_id);
+    say!("documents   {}", status.documents.len());
+    say!("peer id     {}", status.peer_id);
     for addr in &status.listen_addrs {
-        println!("listening   {addr}");
+        say!("listening   {addr}");
     }
     if !status.peers.is_empty() {
-        println!();
+        say!();
         network::print_peers(&status.peers);
     }
 }

@@ -6,7 +6,7 @@ use crdt_model::api::NewStarter;
 use crdt_model::member::{Member, Profile};
 
 use crate::client::Client;
-use crate::output;
+use crate::output::{self, say};
 
 #[derive(Subcommand)]
 pub enum MembersCmd {
@@ -137,7 +137,7 @@ pub fn run(client: &Client, cmd: MembersCmd, json: bool) -> Result<()> {
             if json {
                 return output::json(&member);
             }
-            println!("Added {} ({})", member.name, member.id);
+            say!("Added {} ({})", member.name, member.id);
             Ok(())
         }
         MembersCmd::Show { member } => {
@@ -157,13 +157,13 @@ pub fn run(client: &Client, cmd: MembersCmd, json: bool) -> Result<()> {
             if json {
                 return output::json(&updated);
             }
-            println!("Updated {} ({})", updated.name, updated.id);
+            say!("Updated {} ({})", updated.name, updated.id);
             Ok(())
         }
         MembersCmd::Remove { member } => {
             let found: Member = client.get(&member_path(&member))?;
             client.delete(&member_path(&found.id))?;
-            println!("Removed {} ({})", found.name, found.id);
+            say!("Removed {} ({})", found.name, found.id);
             Ok(())
         }
     }
@@ -195,7 +195,7 @@ fn show(client: &Client, m: &Member) -> Result<()> {
         None => "-".into(),
     };
     let field = |label: &str, value: &str| {
-        println!("{label:<13} {}", if value.is_empty() { "-" } else { value });
+        say!("{label:<13} {}", if value.is_empty() { "-" } else { value });
     };
     field("Name", &m.name);
     field("Id", &m.id);
@@ -209,7 +209,7 @@ fn show(client: &Client, m: &Member) -> Result<()> {
     if m.skills.is_empty() {
         field("Skills", "");
     } else {
-        println!("Skills");
+        say!("Skills");
         let rows = m.skills.values().map(|r| {
             [
                 r.name.clone(),
@@ -217,7 +217,7 @@ fn show(client: &Client, m: &Member) -> Result<()> {
                 if r.grow { "yes".into() } else { String::new() },
             ]
         });
-        println!(
+        say!(
             "{}",
             output::table(&["skill", "level", "wants to grow"], rows)
         );

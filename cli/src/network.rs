@@ -9,7 +9,7 @@ use crdt_model::api::{
 use crdt_model::member::Profile;
 
 use crate::client::Client;
-use crate::output;
+use crate::output::{self, say};
 
 #[derive(Subcommand)]
 pub enum PeersCmd {
@@ -41,7 +41,7 @@ pub fn devices(client: &Client, cmd: Option<DevicesCmd>, json: bool) -> Result<(
             if json {
                 return output::json(&link);
             }
-            println!("{}", link.code);
+            say!("{}", link.code);
             eprintln!("On your other laptop: guild devices join <code>");
             eprintln!(
                 "It holds your community's secret and your private device secret: share it with nobody."
@@ -54,9 +54,10 @@ pub fn devices(client: &Client, cmd: Option<DevicesCmd>, json: bool) -> Result<(
             if json {
                 return output::json(&joined);
             }
-            println!(
+            say!(
                 "This laptop is now a device of member {} in community {}",
-                joined.member_id, joined.community_id
+                joined.member_id,
+                joined.community_id
             );
             Ok(())
         }
@@ -92,7 +93,7 @@ pub fn invite(client: &Client, json: bool) -> Result<()> {
     if json {
         return output::json(&invite);
     }
-    println!("{}", invite.ticket);
+    say!("{}", invite.ticket);
     eprintln!("Give this ticket to the new member: guild join <ticket> --name \"Their Name\"");
     eprintln!("It holds the community's secret: share it like a password.");
     Ok(())
@@ -103,9 +104,10 @@ pub fn join(client: &Client, ticket: String, me: Profile, json: bool) -> Result<
     if json {
         return output::json(&joined);
     }
-    println!(
+    say!(
         "Joined community {}; you are member {}",
-        joined.community_id, joined.member_id
+        joined.community_id,
+        joined.member_id
     );
     Ok(())
 }
@@ -119,7 +121,7 @@ pub fn peers(client: &Client, cmd: Option<PeersCmd>, json: bool) -> Result<()> {
                     addr: multiaddr.clone(),
                 },
             )?;
-            println!("Added {multiaddr}; guildd keeps it connected");
+            say!("Added {multiaddr}; guildd keeps it connected");
             Ok(())
         }
         Some(PeersCmd::Remove { multiaddr }) => {
@@ -129,7 +131,7 @@ pub fn peers(client: &Client, cmd: Option<PeersCmd>, json: bool) -> Result<()> {
                     addr: multiaddr.clone(),
                 },
             )?;
-            println!("Removed {multiaddr}");
+            say!("Removed {multiaddr}");
             Ok(())
         }
         Some(PeersCmd::List) | None => {
@@ -139,7 +141,7 @@ pub fn peers(client: &Client, cmd: Option<PeersCmd>, json: bool) -> Result<()> {
             }
             print_peers(&peers.peers);
             if !peers.dialled.is_empty() {
-                println!("\nDialled: {}", peers.dialled.join(", "));
+                say!("\nDialled: {}", peers.dialled.join(", "));
             }
             Ok(())
         }

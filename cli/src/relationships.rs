@@ -8,7 +8,7 @@ use crdt_model::relationships::{PersonFields, Standing};
 
 use crate::client::Client;
 use crate::members::urlencode;
-use crate::output;
+use crate::output::{self, say};
 
 #[derive(Subcommand)]
 pub enum RelationshipsCmd {
@@ -146,11 +146,11 @@ pub fn run(client: &Client, cmd: RelationshipsCmd, json: bool) -> Result<()> {
             }
             print_table(std::slice::from_ref(&detail.standing), "");
             for i in &detail.interactions {
-                println!("  {} {:<8} {}", i.date, i.interaction_kind, i.note);
+                say!("  {} {:<8} {}", i.date, i.interaction_kind, i.note);
             }
             for l in &detail.ledger {
                 let what = if l.amount > 0 { "gave" } else { "asked" };
-                println!("  {} {what} {:>3} {}", l.date, l.amount.abs(), l.note);
+                say!("  {} {what} {:>3} {}", l.date, l.amount.abs(), l.note);
             }
             return Ok(());
         }

@@ -12,7 +12,7 @@ use crdt_model::session::NewSession;
 
 use crate::client::Client;
 use crate::members::urlencode;
-use crate::output;
+use crate::output::{self, say};
 
 #[derive(Subcommand)]
 pub enum SessionsCmd {
@@ -143,9 +143,11 @@ pub fn run(client: &Client, cmd: SessionsCmd, json: bool) -> Result<()> {
             if json {
                 return output::json(&session);
             }
-            println!(
+            say!(
                 "Added {} ({}) on {}",
-                session.title, session.id, session.start
+                session.title,
+                session.id,
+                session.start
             );
             Ok(())
         }
@@ -198,7 +200,7 @@ pub fn run(client: &Client, cmd: SessionsCmd, json: bool) -> Result<()> {
             if json {
                 return output::json(&s);
             }
-            println!("RSVP recorded for {}", s.title);
+            say!("RSVP recorded for {}", s.title);
             Ok(())
         }
         SessionsCmd::Attend { session, members } => {
@@ -207,7 +209,7 @@ pub fn run(client: &Client, cmd: SessionsCmd, json: bool) -> Result<()> {
             if json {
                 return output::json(&s);
             }
-            println!("{} came to {}", s.attendance.len(), s.title);
+            say!("{} came to {}", s.attendance.len(), s.title);
             Ok(())
         }
         SessionsCmd::Notes {
@@ -223,7 +225,7 @@ pub fn run(client: &Client, cmd: SessionsCmd, json: bool) -> Result<()> {
             if json {
                 return output::json(&s);
             }
-            println!("{}", s.notes);
+            say!("{}", s.notes);
             Ok(())
         }
         SessionsCmd::Agenda { session } => {
@@ -281,7 +283,7 @@ pub fn run(client: &Client, cmd: SessionsCmd, json: bool) -> Result<()> {
                         .with_context(|| format!("cannot write {}", file.display()))?;
                     eprintln!("Wrote {}", file.display());
                 }
-                None => print!("{calendar}"),
+                None => output::crlf_text(&calendar),
             }
             Ok(())
         }
@@ -324,31 +326,31 @@ fn print_session(s: &SessionView) {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    println!("{} ({})", s.title, s.kind);
-    println!("when      {} to {}", s.start, s.end);
+    say!("{} ({})", s.title, s.kind);
+    say!("when      {} to {}", s.start, s.end);
     if !s.place.is_empty() {
-        println!("where     {}", s.place);
+        say!("where     {}", s.place);
     }
     if !s.online.is_empty() {
-        println!("online    {}", s.online);
+        say!("online    {}", s.online);
     }
-    println!("hosts     {}", names(&s.hosts));
+    say!("hosts     {}", names(&s.hosts));
     if !s.guests.is_empty() {
-        println!("guests    {}", s.guests.join(", "));
+        say!("guests    {}", s.guests.join(", "));
     }
     let count = |status: &str| s.rsvps.values().filter(|r| *r == status).count();
-    println!(
+    say!(
         "rsvps     {} going, {} maybe, {} not going",
         count("going"),
         count("maybe"),
         count("not-going")
     );
-    println!("came      {}", names(&s.attendance));
+    say!("came      {}", names(&s.attendance));
     if !s.description.is_empty() {
-        println!("\n{}", s.description);
+        say!("\n{}", s.description);
     }
     if !s.notes.is_empty() {
-        println!("\nWrite-up:\n{}", s.notes);
+        say!("\nWrite-up:\n{}", s.notes);
     }
-    println!("\nid {}", s.id);
+    say!("\nid {}", s.id);
 }

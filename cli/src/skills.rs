@@ -7,7 +7,7 @@ use crdt_model::member::Member;
 use crdt_model::skills::{SkillLevel, SkillSummary, skill_key};
 
 use crate::client::Client;
-use crate::output;
+use crate::output::{self, say};
 
 #[derive(Subcommand)]
 pub enum SkillsCmd {
@@ -46,12 +46,12 @@ pub fn run(client: &Client, cmd: SkillsCmd, json: bool) -> Result<()> {
             if json {
                 return output::json(&skills);
             }
-            skills.iter().for_each(|s| println!("{s}"));
+            skills.iter().for_each(|s| say!("{s}"));
             Ok(())
         }
         SkillsCmd::Add { name } => {
             let name: String = client.post("/api/skills", &AddSkillRequest { name })?;
-            println!("Added skill {name}");
+            say!("Added skill {name}");
             Ok(())
         }
         SkillsCmd::Rate {
@@ -76,7 +76,7 @@ pub fn run(client: &Client, cmd: SkillsCmd, json: bool) -> Result<()> {
                 .get(&skill_key(&req.skill))
                 .map_or(req.skill.as_str(), |r| r.name.as_str());
             let grow = if grow { ", wants to grow it" } else { "" };
-            println!("{} rated {skill} at {level}{grow}", member.name);
+            say!("{} rated {skill} at {level}{grow}", member.name);
             Ok(())
         }
         SkillsCmd::Who { skill } => {
@@ -121,7 +121,7 @@ pub fn run(client: &Client, cmd: SkillsCmd, json: bool) -> Result<()> {
                 ))
             });
             output::print_table(output::table(&header, rows), "No members yet.");
-            println!("(levels 0-4; + wants to grow)");
+            say!("(levels 0-4; + wants to grow)");
             Ok(())
         }
         SkillsCmd::Gaps => {
@@ -129,9 +129,9 @@ pub fn run(client: &Client, cmd: SkillsCmd, json: bool) -> Result<()> {
             if json {
                 return output::json(&report);
             }
-            println!("Strengths (experienced or can teach):");
+            say!("Strengths (experienced or can teach):");
             print_summaries(&report.strengths, "  none yet");
-            println!("\nGaps (want to grow > can teach):");
+            say!("\nGaps (want to grow > can teach):");
             print_summaries(
                 &report.gaps,
                 "  none: every skill people want to grow has teachers",
@@ -155,21 +155,18 @@ fn print_summaries(summaries: &[SkillSummary], empty: &str) {
 }
 
 fn print_csv(matrix: &Matrix) -> Result<()> {
-    let mut out = csv::Writer::from_writer(std::io::stdout());
     let mut header = vec!["member_id".to_owned(), "name".into(), "team".into()];
     for skill in &matrix.skills {
         header.push(skill.clone());
         header.push(format!("{skill} (grow)"));
     }
-    out.write_record(&header)?;
-    for row in &matrix.rows {
+    let rows = matrix.rows.iter().map(|row| {
         let mut record = vec![row.member_id.clone(), row.name.clone(), row.team.clone()];
         for (level, grow) in row.levels.iter().zip(&row.grow) {
             record.push(level.map(|l| l.to_string()).unwrap_or_default());
             record.push(if *grow { "yes".into() } else { String::new() });
         }
-        out.write_record(&record)?;
-    }
-    out.flush()?;
-    Ok(())
+        record
+    });
+    output::csv(std::iter::once(header).chain(rows))
 }

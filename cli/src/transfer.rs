@@ -10,7 +10,7 @@ use crdt_model::api::Status;
 use crdt_model::ops::{Export, ImportReport, ImportRequest};
 
 use crate::client::{Client, Failure};
-use crate::output;
+use crate::output::{self, say};
 
 #[derive(Args)]
 pub struct ExportArgs {
@@ -66,7 +66,7 @@ pub fn export(client: &Client, args: ExportArgs, json: bool) -> Result<()> {
             "private": export.private,
         }));
     }
-    println!(
+    say!(
         "Exported {} documents{} to {}",
         export.documents.len(),
         if export.private {
@@ -107,7 +107,7 @@ fn export_automerge(client: &Client, dir: &Path, private: bool, json: bool) -> R
     if json {
         return output::json(&serde_json::json!({ "dir": dir, "documents": count }));
     }
-    println!(
+    say!(
         "Wrote {count} Automerge documents to {} (index.json names each)",
         dir.display()
     );
@@ -215,16 +215,16 @@ fn print_report(kind: Kind, report: &ImportReport) {
         if skills + grows > 0 {
             columns.push(format!("{skills} skills, {grows} grow columns"));
         }
-        println!("Columns: {}", columns.join(", "));
+        say!("Columns: {}", columns.join(", "));
     }
     if !report.unknown_columns.is_empty() {
-        println!(
+        say!(
             "Unknown columns (ignored): {}",
             report.unknown_columns.join(", ")
         );
     }
     if !report.new_skills.is_empty() {
-        println!("New skills: {}", report.new_skills.join(", "));
+        say!("New skills: {}", report.new_skills.join(", "));
     }
     let mut counts = format!(
         "{} {}: {} new {}, {} updated, {} unchanged",
@@ -242,9 +242,9 @@ fn print_report(kind: Kind, report: &ImportReport) {
     if kind == Kind::Skills {
         counts.push_str(&format!(", {} ratings", report.ratings));
     }
-    println!("{counts}");
+    say!("{counts}");
     if !report.errors.is_empty() {
-        println!(
+        say!(
             "{} {} not parse:",
             report.errors.len(),
             if report.errors.len() == 1 {
@@ -254,15 +254,15 @@ fn print_report(kind: Kind, report: &ImportReport) {
             }
         );
         for e in &report.errors {
-            println!("  line {}: {}", e.line, e.message);
+            say!("  line {}: {}", e.line, e.message);
         }
     }
     if report.applied {
-        println!("Imported.");
+        say!("Imported.");
     } else if report.preview {
-        println!("Preview: nothing changed. Run again without --preview to import.");
+        say!("Preview: nothing changed. Run again without --preview to import.");
     } else {
-        println!("Nothing was imported.");
+        say!("Nothing was imported.");
     }
 }
 

@@ -1,9 +1,10 @@
 //! The community document: who we are, the skill taxonomy and the index of documents.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use autosurgeon::{Hydrate, Reconcile};
 use serde::{Deserialize, Serialize};
+use time::Date;
 
 use crate::council::Term;
 use crate::skills::{DEFAULT_SKILLS, skill_key};
@@ -36,6 +37,31 @@ pub struct Community {
     #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
     pub invites: BTreeMap<String, Invitation>,
+    /// Member id of who created the community: its steward until the first council term.
+    /// Empty in communities created before stewards existed (see [`Community::stewards`]).
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
+    pub founder: String,
+    /// Removals, cancellations and role changes (who, what, when), keyed by random id so
+    /// entries made on different daemons all survive a merge. Shown by `guild log`.
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
+    pub log: BTreeMap<String, LogEntry>,
+}
+
+/// One entry of the community's change log.
+#[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// RFC 3339 time of the change (the acting daemon's clock).
+    pub at: String,
+    /// Member id of who made the change.
+    pub by: String,
+    /// What happened, machine-readable: `member.removed`, `session.cancelled`, ...
+    pub action: String,
+    /// Id of what it happened to (a member, a session, a term).
+    pub subject: String,
+    /// One line for people: "removed Bea Jones".
+    pub summary: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
@@ -74,6 +100,8 @@ impl Community {
             docs: BTreeMap::new(),
             council: BTreeMap::new(),
             invites: BTreeMap::new(),
+            founder: String::new(),
+            log: BTreeMap::new(),
         };
         for skill in DEFAULT_SKILLS {
             community.add_skill(skill)?;
@@ -113,6 +141,55 @@ impl Community {
                 kind: kind.as_str().into(),
             },
         );
+    }
+
+    /// Who may act for the community today (remove members, schedule or cancel any session,
+    /// change the rota): the leads of the current council term; between terms, the leads of
+    /// the latest term that has ended; before the first term, the founder. Empty only for a
+    /// community created before stewards existed that has no term yet: then, as before,
+    /// every member may (see [`Community::is_steward`]).
+    pub fn stewards(&self, today: Date) -> BTreeSet<String> {
+        let leads = |term: &Term| term.leads.keys().cloned().collect::<BTreeSet<_>>();
+        let current: BTreeSet<String> = self
+            .council
+            .values()
+            .filter(|t| t.is_current(today))
+            .flat_map(leads)
+            .collect();
+        if !current.is_empty() {
+            return current;
+        }
+        let latest_past = self
+            .council
+            .values()
+            .filter(|t| !t.is_current(today) && !t.is_upcoming(today))
+            .max_by(|a, b| a.end.cmp(&b.end).then_with(|| a.start.cmp(&b.start)));
+        if let Some(term) = latest_past {
+            return leads(term);
+        }
+        if self.founder.trim().is_empty() {
+            BTreeSet::new()
+        } else {
+            BTreeSet::from([self.founder.clone()])
+        }
+    }
+
+    /// Whether `member` may act as a steward today (see [`Community::stewards`]).
+    pub fn is_steward(&self, member: &str, today: Date) -> bool {
+        let stewards = self.stewards(today);
+        stewards.is_empty() || stewards.contains(member)
+    }
+
+    /// Adds an entry to the change log under `id` (a fresh random id).
+    pub fn record(&mut self, id: &str, entry: LogEntry) {
+        self.log.insert(id.to_owned(), entry);
+    }
+
+    /// The change log, newest first (ties by id, so every replica shows one order).
+    pub fn log_newest_first(&self) -> Vec<(&String, &LogEntry)> {
+        let mut entries: Vec<_> = self.log.iter().collect();
+        entries.sort_by(|(ia, a), (ib, b)| b.at.cmp(&a.at).then_with(|| ia.cmp(ib)));
+        entries
     }
 
     /// Ids of indexed documents of one kind.
@@ -174,6 +251,76 @@ mod tests {
             c.add_skill("  Service   design ").unwrap(),
             "Service design"
         );
+    }
+
+    #[test]
+    fn stewards_are_the_founder_then_the_current_leads() {
+        let day = |s| crate::when::date_of(s).unwrap();
+        let mut c = Community::read(&new_doc()).unwrap();
+        // A community from before stewards existed: anyone may act, as before.
+        assert!(c.stewards(day("2026-01-01")).is_empty());
+        assert!(c.is_steward("anyone", day("2026-01-01")));
+        c.founder = "ann".into();
+        assert!(c.is_steward("ann", day("2026-01-01")));
+        assert!(!c.is_steward("bob", day("2026-01-01")));
+        c.council.insert(
+            "t1".into(),
+            Term::new("2026-02-01", "2026-04-30", &["bob".into(), "cat".into()]).unwrap(),
+        );
+        c.council.insert(
+            "t2".into(),
+            Term::new("2026-06-01", "2026-08-31", &["dan".into()]).unwrap(),
+        );
+        // Before the first term the founder; during it its leads; in the gap after it, its
+        // leads still; then the next term's.
+        assert_eq!(
+            c.stewards(day("2026-01-15")),
+            BTreeSet::from(["ann".into()])
+        );
+        assert_eq!(
+            c.stewards(day("2026-03-01")),
+            BTreeSet::from(["bob".into(), "cat".into()])
+        );
+        assert!(!c.is_steward("ann", day("2026-03-01")));
+        assert_eq!(
+            c.stewards(day("2026-05-15")),
+            BTreeSet::from(["bob".into(), "cat".into()])
+        );
+        assert_eq!(
+            c.stewards(day("2026-07-01")),
+            BTreeSet::from(["dan".into()])
+        );
+    }
+
+    #[test]
+    fn concurrent_log_entries_all_survive_newest_first() {
+        let mut a = new_doc();
+        let mut b = a.fork().with_actor(ActorId::from(b"b".as_slice()));
+        let entry = |at: &str, action: &str| LogEntry {
+            at: at.into(),
+            by: "ann".into(),
+            action: action.into(),
+            subject: "x".into(),
+            summary: action.into(),
+        };
+        Community::update(&mut a, |c| {
+            c.record("l1", entry("2026-01-01T10:00:00Z", "member.removed"));
+            Ok(())
+        })
+        .unwrap();
+        Community::update(&mut b, |c| {
+            c.record("l2", entry("2026-01-02T10:00:00Z", "session.cancelled"));
+            Ok(())
+        })
+        .unwrap();
+        a.merge(&mut b).unwrap();
+        let c = Community::read(&a).unwrap();
+        let actions: Vec<_> = c
+            .log_newest_first()
+            .into_iter()
+            .map(|(_, e)| e.action.as_str())
+            .collect();
+        assert_eq!(actions, ["session.cancelled", "member.removed"]);
     }
 
     #[test]

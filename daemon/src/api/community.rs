@@ -98,6 +98,7 @@ pub async fn init(
         ));
     }
     community.index(&member_id, DocKind::Member);
+    community.founder = member_id.clone();
     let membership =
         Membership::new(community_id.clone(), rand::random()).with_device(Some(new_device()));
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use crdt_model::api::MemberRef;
-use crdt_model::community::Community;
+use crdt_model::community::{Community, LogEntry};
 use crdt_model::knowledge::Knowledge;
 use crdt_model::member::Member;
 use crdt_model::session::Session;
@@ -13,7 +13,7 @@ use crdt_model::{DocKind, GuildDoc};
 
 use super::error::ApiError;
 use crate::net::Network;
-use crate::repo::Repo;
+use crate::repo::{Repo, Txn};
 
 /// Metadata keys (in the store's `meta` table).
 pub const META_COMMUNITY: &str = "community";
@@ -273,6 +273,53 @@ impl Shared {
             }
         })
     }
+}
+
+impl Shared {
+    /// Refuses (403) unless this daemon's member is a steward today (see
+    /// `Community::stewards`): `what` completes "only stewards can ...". Returns my id.
+    pub async fn require_steward(&self, what: &str) -> Result<String, ApiError> {
+        let me = self.me()?;
+        let community = self.community().await?;
+        let today = clock().date();
+        if community.is_steward(&me, today) {
+            return Ok(me);
+        }
+        let stewards = community.stewards(today);
+        let names = self.member_refs(stewards.iter()).await?;
+        Err(ApiError::forbidden(format!(
+            "only stewards ({}) can {what}",
+            names
+                .iter()
+                .map(|m| m.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )))
+    }
+}
+
+/// Records a removal, cancellation or role change in the community's change log, in the
+/// same transaction as the change itself (`tx` must hold the community document).
+pub fn log_change(
+    tx: &mut Txn<'_>,
+    community_id: &str,
+    by: &str,
+    action: &str,
+    subject: &str,
+    summary: String,
+) -> Result<(), ApiError> {
+    let entry = LogEntry {
+        at: now().0,
+        by: by.to_owned(),
+        action: action.to_owned(),
+        subject: subject.to_owned(),
+        summary,
+    };
+    Community::update(tx.doc(community_id)?, |c| {
+        c.record(&new_id(), entry);
+        Ok(())
+    })?;
+    Ok(())
 }
 
 fn live(member: Member) -> Result<Member, ApiError> {
