@@ -81,6 +81,12 @@ fn metrics_parse_and_their_counters_move_after_a_sync() {
             .status
             .success()
     });
+    // A refusal is counted too, under its route and status.
+    assert!(
+        !bea.guild_output(&["members", "show", "Nobody Here"])
+            .status
+            .success()
+    );
     let after = scrape(&bea);
     let moved = |name: &str, labels: &[(&str, &str)]| {
         let (b, a) = (value(&before, name, labels), value(&after, name, labels));
