@@ -2,11 +2,13 @@
 //! local HTTP API, then printing. Exit codes: 0 ok, 1 the daemon refused (bad input, not
 //! found, conflict), 2 usage error, 3 the daemon is not reachable.
 
+mod changes;
 mod client;
 mod community;
 mod members;
 mod network;
 mod output;
+mod plural;
 mod relationships;
 mod sessions;
 mod skills;
@@ -89,8 +91,15 @@ enum Cmd {
         #[command(subcommand)]
         command: Option<community::QuestionsCmd>,
     },
-    /// Is the community thriving or waning?
-    Health,
+    /// Is the community thriving or waning? Who is active, who drifted, who never came.
+    Health {
+        /// The last skills audit, YYYY-MM-DD: show how skills moved since the end of that
+        /// day [default: six months ago].
+        #[arg(long)]
+        since: Option<String>,
+    },
+    /// The change log: removals, cancellations and role changes, who made them and when.
+    Log,
     /// Your private map of stakeholders and influencers (only on your own devices).
     #[command(subcommand)]
     Relationships(relationships::RelationshipsCmd),
@@ -190,7 +199,8 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Ask { title, body } => community::ask(&client, title, body, cli.json),
         Cmd::Answer { question, body } => community::answer(&client, question, body, cli.json),
         Cmd::Questions { command } => community::questions(&client, command, cli.json),
-        Cmd::Health => community::health(&client, cli.json),
+        Cmd::Health { since } => community::health(&client, since, cli.json),
+        Cmd::Log => changes::log(&client, cli.json),
         Cmd::Relationships(cmd) => relationships::run(&client, cmd, cli.json),
         Cmd::Invite => network::invite(&client, cli.json),
         Cmd::Join {

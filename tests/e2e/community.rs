@@ -311,9 +311,14 @@ fn a_realistic_community_runs_on_guild() {
     ]);
     assert!(err.contains("only the hosts"), "{err}");
 
-    // Who should lead next: never led first, then who attends; Ada and Bea have led.
-    let suggested = ada.guild_json(&["council", "suggest", "--count", "3"]);
-    assert_eq!(names(&suggested, "/name"), ["Cy", "Dee", "Eve"]);
+    // Who should lead next: never led first, then who attends; Ada and Bea have led, and
+    // Ada leads the current term, so she is never suggested.
+    let suggested = ada.guild_json(&["council", "suggest", "--count", "5"]);
+    assert_eq!(
+        names(&suggested["suggestions"], "/name"),
+        ["Cy", "Dee", "Eve", "Bea"]
+    );
+    assert_eq!(names(&suggested["leading"], "/name"), ["Ada"]);
     let council = ada.guild_json(&["council"]);
     assert_eq!(names(&council["current"], "/leads/0/name"), ["Ada"]);
 
@@ -328,7 +333,9 @@ fn a_realistic_community_runs_on_guild() {
         .collect();
     assert_eq!(attended, [1, 3]);
     assert_eq!(health["attendance_trend"]["direction"], "rising");
-    assert_eq!(health["active_members"], 4, "{health}"); // Ada, Bea, Cy came or contributed; Dee proposed
+    // Ada, Bea and Cy came; Dee proposed; Eve voted on the upcoming unconference.
+    assert_eq!(health["active_members"], 5, "{health}");
+    assert_eq!(health["never_came"], serde_json::json!([]));
     assert_eq!(names(&health["drifted"], "/name"), Vec::<String>::new());
     assert_eq!(health["untaught_wants"], serde_json::json!(["Roadmapping"]));
     assert_eq!(health["new_members"], 3); // Ada, Bea and Eve joined today
