@@ -354,6 +354,11 @@ pub fn health(client: &Client, since: Option<String>, json: bool) -> Result<()> 
         .collect();
     if r.attendance.is_empty() {
         say!("Attendance   no sessions yet");
+    } else if r.attendance_trend.direction == "unknown" {
+        say!(
+            "Attendance   {} came to the only session so far: too soon for a trend",
+            r.attendance[0].attended
+        );
     } else {
         say!(
             "Attendance   {}: {:.1} a session lately, {:.1} before (last {}: {})",
@@ -380,7 +385,9 @@ pub fn health(client: &Client, since: Option<String>, json: bool) -> Result<()> 
         }
     );
 
-    if !r.drifted.is_empty() {
+    if r.drifted.is_empty() {
+        say!("\nDrifted away: nobody");
+    } else {
         say!(
             "\nDrifted away: {} came before but not in the last 90 days",
             count(r.drifted.len(), "member", "members")

@@ -6,6 +6,7 @@ mod community;
 mod crash;
 mod hostile;
 mod mdns;
+mod people;
 mod private;
 mod single_node;
 mod storage_faults;

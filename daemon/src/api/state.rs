@@ -178,8 +178,10 @@ impl Shared {
         if target.editable_by(&me, community.is_steward(&me, today)) {
             return Ok(me);
         }
+        let stewards = community.stewards(today);
         let mut who = vec![target.name.clone()];
-        if !target.added_by.is_empty() && target.devices.is_empty() {
+        let adder_may = !target.added_by.is_empty() && target.devices.is_empty();
+        if adder_may && !stewards.contains(&target.added_by) {
             let adder = self.member_refs([&target.added_by]).await?;
             who.extend(
                 adder
@@ -187,11 +189,11 @@ impl Shared {
                     .map(|a| format!("{} (who added them)", a.name)),
             );
         }
-        let stewards = self.member_refs(community.stewards(today).iter()).await?;
+        let stewards = self.member_refs(stewards.iter()).await?;
         let stewards: Vec<String> = stewards.into_iter().map(|m| m.name).collect();
         who.push(format!("a steward ({})", stewards.join(", ")));
         Err(ApiError::forbidden(format!(
-            "only {} can {what} {}",
+            "only {} can {what} {} profile",
             lookup::join_names(&who, "or"),
             possessive(&target.name)
         )))
