@@ -9,6 +9,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use automerge::transaction::Transactable;
+use automerge::{AutoCommit, ObjType, ReadDoc};
+use autosurgeon::hydrate::MaybeMissing;
 use autosurgeon::{Hydrate, Reconcile};
 use serde::{Deserialize, Serialize};
 use time::Date;
@@ -192,6 +195,45 @@ mod willingness_field {
     }
 }
 
+/// A rating made now, its history key (`"YYYY-MM-DD skill-key"`) and history entry.
+fn new_rating(
+    skill: &str,
+    level: SkillLevel,
+    grow: bool,
+    by: &str,
+    now: &str,
+) -> (Rating, String, RatingEvent) {
+    let level = u64::from(u8::from(level));
+    let day = format!("{} {}", now.get(..10).unwrap_or(now), skill_key(skill));
+    let rating = Rating {
+        name: skill.to_owned(),
+        level,
+        grow,
+        updated: now.to_owned(),
+        by: by.to_owned(),
+    };
+    let event = RatingEvent {
+        skill: skill.to_owned(),
+        level,
+        grow,
+        at: now.to_owned(),
+        by: by.to_owned(),
+    };
+    (rating, day, event)
+}
+
+/// The map at the root key `name`, if there is one.
+fn root_map(doc: &AutoCommit, name: &str) -> Result<Option<automerge::ObjId>, ModelError> {
+    match doc.get(automerge::ROOT, name)? {
+        Some((automerge::Value::Object(ObjType::Map), id)) => Ok(Some(id)),
+        Some(_) => Err(ModelError::Corrupt {
+            expected: DocKind::Member.as_str(),
+            reason: format!("{name} is not a map"),
+        }),
+        None => Ok(None),
+    }
+}
+
 impl RatingEvent {
     fn as_rating(&self) -> Rating {
         Rating {
@@ -332,28 +374,44 @@ impl Member {
         now: &str,
     ) {
         let key = skill_key(skill);
-        let grow = grow.unwrap_or_else(|| self.skills.get(&key).is_some_and(|r| r.grow));
-        let level = u64::from(u8::from(level));
-        self.rating_history.insert(
-            format!("{} {key}", now.get(..10).unwrap_or(now)),
-            RatingEvent {
-                skill: skill.to_owned(),
-                level,
-                grow,
-                at: now.to_owned(),
-                by: by.to_owned(),
-            },
-        );
-        self.skills.insert(
-            key,
-            Rating {
-                name: skill.to_owned(),
-                level,
-                grow,
-                updated: now.to_owned(),
-                by: by.to_owned(),
-            },
-        );
+        let before = self.skills.get(&key).is_some_and(|r| r.grow);
+        let (rating, day, event) = new_rating(skill, level, grow.unwrap_or(before), by, now);
+        self.rating_history.insert(day, event);
+        self.skills.insert(key, rating);
+    }
+
+    /// [`Member::rate`] straight into a member document, writing only the rating and its
+    /// history entry: reconciling the whole member costs some twenty times as much per
+    /// rating (see the benchmark's writes scenario) and grows with the member's history.
+    pub fn rate_in_doc(
+        doc: &mut AutoCommit,
+        skill: &str,
+        level: SkillLevel,
+        grow: Option<bool>,
+        by: &str,
+        now: &str,
+    ) -> Result<(), ModelError> {
+        DocKind::Member.check(doc)?;
+        let corrupt = |reason: String| ModelError::Corrupt {
+            expected: DocKind::Member.as_str(),
+            reason,
+        };
+        let key = skill_key(skill);
+        let skills = root_map(doc, "skills")?.ok_or_else(|| corrupt("no skills map".into()))?;
+        let before = MaybeMissing::<Rating>::hydrate(doc, &skills, key.as_str().into())
+            .map_err(|e| corrupt(e.to_string()))?;
+        let before = matches!(before, MaybeMissing::Present(r) if r.grow);
+        let (rating, day, event) = new_rating(skill, level, grow.unwrap_or(before), by, now);
+        // Documents from before the history was kept get the map on their first rating.
+        let history = match root_map(doc, "rating_history")? {
+            Some(history) => history,
+            None => doc.put_object(automerge::ROOT, "rating_history", ObjType::Map)?,
+        };
+        let write = |e: autosurgeon::ReconcileError| corrupt(e.to_string());
+        autosurgeon::reconcile_prop(doc, &skills, key.as_str(), &rating).map_err(write)?;
+        autosurgeon::reconcile_prop(doc, &history, day.as_str(), &event).map_err(write)?;
+        doc.commit();
+        Ok(())
     }
 
     /// The ratings as they stood at the end of `day`: per skill, the last rating in the
@@ -685,6 +743,51 @@ mod tests {
         // Only their own ratings are their activity.
         assert!(m.rated_own_skills(day("2026-03-01"), day("2026-04-30")));
         assert!(!m.rated_own_skills(day("2026-01-01"), day("2026-01-31")));
+    }
+
+    #[test]
+    fn a_targeted_rating_writes_what_a_whole_update_writes() {
+        let mut whole = doc_with(&Member::for_tests("m1", "Ada"));
+        let mut targeted = doc_with(&Member::for_tests("m1", "Ada"));
+        // An old document, from before the history was kept.
+        targeted.delete(automerge::ROOT, "rating_history").unwrap();
+        let ratings = [
+            (
+                "Discovery",
+                SkillLevel::Aware,
+                Some(true),
+                "2026-01-10T09:00:00Z",
+            ),
+            (
+                "Discovery",
+                SkillLevel::Practising,
+                None,
+                "2026-03-01T09:00:00Z",
+            ),
+            (
+                "Roadmapping",
+                SkillLevel::CanTeach,
+                Some(false),
+                "2026-03-01T10:00:00Z",
+            ),
+        ];
+        for (skill, level, grow, at) in ratings {
+            Member::update(&mut whole, |m| {
+                m.rate(skill, level, grow, "org", at);
+                Ok(())
+            })
+            .unwrap();
+            Member::rate_in_doc(&mut targeted, skill, level, grow, "org", at).unwrap();
+        }
+        let (a, b) = (
+            Member::read(&whole).unwrap(),
+            Member::read(&targeted).unwrap(),
+        );
+        assert_eq!(a, b);
+        assert!(b.skills["discovery"].grow, "kept without a grow answer");
+        assert_eq!(b.rating_history.len(), 3);
+        let mut foreign = AutoCommit::new();
+        assert!(Member::rate_in_doc(&mut foreign, "X", SkillLevel::Aware, None, "", "").is_err());
     }
 
     #[test]

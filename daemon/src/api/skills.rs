@@ -52,10 +52,9 @@ pub async fn rate(
     }
     let (now, _) = now();
     let mut tx = state.repo.begin(&[&target.id]).await;
-    let member = Member::update(tx.doc(&target.id)?, |m| {
-        m.rate(&skill, level, req.grow, &me, &now);
-        Ok(m.clone())
-    })?;
+    let doc = tx.doc(&target.id)?;
+    Member::rate_in_doc(doc, &skill, level, req.grow, &me, &now)?;
+    let member = Member::read(doc)?;
     tx.commit().await?;
     Ok(ApiJson(member))
 }
