@@ -228,7 +228,12 @@ fn print_status(status: &Status) {
     say!("guildd {} at http://{}", status.version, status.api_addr);
     say!("data        {}", status.data_dir);
     match &status.community {
-        Some(c) => say!("community   {} ({}), {} members", c.name, c.id, c.members),
+        Some(c) => say!(
+            "community   {} ({}), {}",
+            c.name,
+            c.id,
+            plural::count(c.members, "member", "members")
+        ),
         None => say!("community   none yet: run `guild init --community NAME --name YOU`"),
     }
     if let Some(me) = &status.me {

@@ -282,6 +282,32 @@ fn show(client: &Client, m: &Member) -> Result<()> {
                 rows
             )
         );
+        print_history(m);
     }
     Ok(())
+}
+
+/// How each re-rated skill moved: "Discovery: 2026-01-10 aware -> 2026-06-02 practising".
+fn print_history(m: &Member) {
+    let mut by_skill: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for event in m.rating_history.values() {
+        let level = u8::try_from(event.level)
+            .ok()
+            .and_then(|l| crdt_model::skills::SkillLevel::try_from(l).ok())
+            .map_or("?", |l| l.label());
+        by_skill
+            .entry(event.skill.clone())
+            .or_default()
+            .push(format!(
+                "{} {level}",
+                event.at.get(..10).unwrap_or(&event.at)
+            ));
+    }
+    let moved: Vec<_> = by_skill.into_iter().filter(|(_, h)| h.len() > 1).collect();
+    if !moved.is_empty() {
+        say!("Skill history");
+        for (skill, history) in moved {
+            say!("  {skill}: {}", history.join(" -> "));
+        }
+    }
 }

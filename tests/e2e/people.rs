@@ -149,6 +149,17 @@ fn a_waning_community_is_reported_honestly() {
     let ada_id = ada.guild_json(&["status"])["me"]["id"].clone();
     assert_eq!(cal["skills"]["discovery"]["by"], ada_id);
     assert_eq!(cal["rating_history"].as_object().unwrap().len(), 2);
+    let cal_text = ada.guild(&["members", "show", "Cal"]);
+    let moved = format!(
+        "Discovery: {} practising -> {} can teach",
+        date(-200),
+        date(0)
+    );
+    assert!(
+        cal_text.contains(&moved),
+        "{moved:?} missing from:\n{cal_text}"
+    );
+    assert!(cal_text.contains("RATED FOR THEM BY"), "{cal_text}");
 
     // Bea joins today and rates her own skills on her own laptop: that is activity.
     let bea = Daemon::start(dir_b.path());
