@@ -6,24 +6,8 @@ use std::time::Duration;
 
 use guild_tests::{Daemon, Options, wait_until};
 use serde_json::Value;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
-/// An RFC 3339 time `days` from now (negative: in the past) at `hour`:00 UTC.
-fn day(days: i64, hour: u8) -> String {
-    let date = (OffsetDateTime::now_utc() + time::Duration::days(days)).date();
-    date.with_hms(hour, 0, 0)
-        .unwrap()
-        .assume_utc()
-        .format(&Rfc3339)
-        .unwrap()
-}
-
-fn date(days: i64) -> String {
-    (OffsetDateTime::now_utc() + time::Duration::days(days))
-        .date()
-        .to_string()
-}
+use crate::community::{attended, date, day};
 
 fn names(list: &Value) -> Vec<String> {
     list.as_array()
@@ -172,18 +156,16 @@ fn a_waning_community_is_reported_honestly() {
     );
     bea.guild(&["skills", "rate", "Discovery", "1", "--grow"]);
     wait_until("Bea's rating to reach Ada", Duration::from_secs(30), || {
-        ada.guild_json(&["members", "show", "Bea"])["skills"]["discovery"]["level"] == 1
+        // Until her member document arrives, Ada's daemon does not know her at all.
+        let out = ada.guild_output(&["members", "show", "Bea", "--json"]);
+        out.status.success()
+            && serde_json::from_slice::<Value>(&out.stdout)
+                .is_ok_and(|bea| bea["skills"]["discovery"]["level"] == 1)
     });
 
     let health = ada.guild_json(&["health"]);
     assert_eq!(health["members"], 13);
-    let attended: Vec<u64> = health["attendance"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["attended"].as_u64().unwrap())
-        .collect();
-    assert_eq!(attended, [10, 8, 6, 4, 2]);
+    assert_eq!(attended(&health), [10, 8, 6, 4, 2]);
     assert_eq!(health["attendance_trend"]["direction"], "falling");
     // Ada, Cal, Dev, Eli, Fin and Gia came lately; Bea rated her own skills.
     assert_eq!(health["active_members"], 7, "{health}");

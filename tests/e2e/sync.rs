@@ -46,18 +46,13 @@ fn three_daemons_converge_after_offline_edits() {
     d[0].guild(&["members", "add", "Grace Hopper", "--team", "Platform"]);
     // Members 1 and 2 edit Grace's profile below: only Grace, who added her, or a steward
     // may, so they lead the current council term (which makes them the stewards).
-    let day = |days: i64| {
-        (time::OffsetDateTime::now_utc() + time::Duration::days(days))
-            .date()
-            .to_string()
-    };
     d[0].guild(&[
         "council",
         "add-term",
         "--start",
-        &day(-1),
+        &crate::community::date(-1),
         "--end",
-        &day(60),
+        &crate::community::date(60),
         "--lead",
         "Member 1",
         "--lead",
