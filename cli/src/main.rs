@@ -3,12 +3,14 @@
 //! found, conflict) or the command failed, 2 usage error, 3 the daemon is not reachable.
 //! With `--json`, errors too are JSON: `{"error": {"code", "message", ...}}` on stderr.
 
+mod changes;
 mod client;
 mod community;
 mod doctor;
 mod members;
 mod network;
 mod output;
+mod plural;
 mod relationships;
 mod sessions;
 mod skills;
@@ -92,8 +94,15 @@ enum Cmd {
         #[command(subcommand)]
         command: Option<community::QuestionsCmd>,
     },
-    /// Is the community thriving or waning?
-    Health,
+    /// Is the community thriving or waning? Who is active, who drifted, who never came.
+    Health {
+        /// The last skills audit, YYYY-MM-DD: show how skills moved since the end of that
+        /// day [default: six months ago].
+        #[arg(long)]
+        since: Option<String>,
+    },
+    /// The change log: removals, cancellations and role changes, who made them and when.
+    Log,
     /// Your private map of stakeholders and influencers (only on your own devices).
     #[command(subcommand)]
     Relationships(relationships::RelationshipsCmd),
@@ -266,7 +275,8 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Ask { title, body } => community::ask(&client, title, body, cli.json),
         Cmd::Answer { question, body } => community::answer(&client, question, body, cli.json),
         Cmd::Questions { command } => community::questions(&client, command, cli.json),
-        Cmd::Health => community::health(&client, cli.json),
+        Cmd::Health { since } => community::health(&client, since, cli.json),
+        Cmd::Log => changes::log(&client, cli.json),
         Cmd::Relationships(cmd) => relationships::run(&client, cmd, cli.json),
         Cmd::Invite => network::invite(&client, cli.json),
         Cmd::Join {
@@ -307,7 +317,12 @@ fn print_status(status: &Status) {
     say!("guildd {} at http://{}", status.version, status.api_addr);
     say!("data        {}", status.data_dir);
     match &status.community {
-        Some(c) => say!("community   {} ({}), {} members", c.name, c.id, c.members),
+        Some(c) => say!(
+            "community   {} ({}), {}",
+            c.name,
+            c.id,
+            plural::count(c.members, "member", "members")
+        ),
         None => say!("community   none yet: run `guild init --community NAME --name YOU`"),
     }
     if let Some(me) = &status.me {

@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::member::Profile;
-use crate::skills::{Helper, SkillSummary};
+use crate::member::{Member, Profile};
+use crate::skills::{Helper, SkillMovement, SkillSummary, StaleRatings};
 
 /// Every error response: `{ "error": { "code", "message" } }`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -106,7 +106,7 @@ pub struct CommunitySummary {
     pub members: usize,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberRef {
     pub id: String,
     pub name: String,
@@ -121,14 +121,25 @@ pub struct DocStatus {
     pub heads: Vec<String>,
 }
 
+/// A member as added or updated, with anything worth a second look (a name already in use).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MemberSaved {
+    #[serde(flatten)]
+    pub member: Member,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateRequest {
+    /// A skill name, whatever its case and accents, or a unique prefix of one.
     pub skill: String,
     /// 0-4.
     pub level: u8,
+    /// Wants to grow it; absent keeps what the member said before.
     #[serde(default)]
-    pub grow: bool,
+    pub grow: Option<bool>,
     /// Rate on behalf of this member (someone who does not run Guild yet); default: me.
     #[serde(default)]
     pub member: Option<String>,
@@ -143,7 +154,11 @@ pub struct AddSkillRequest {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct WhoResponse {
     pub skill: String,
+    /// Practising or better, can-teach first.
     pub helpers: Vec<Helper>,
+    /// Who wants to grow it, furthest from it first: pair them with the helpers.
+    #[serde(default)]
+    pub learners: Vec<Helper>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -168,6 +183,25 @@ pub struct MatrixRow {
 pub struct StrengthsAndGaps {
     pub strengths: Vec<SkillSummary>,
     pub gaps: Vec<SkillSummary>,
+    /// The day the audit is compared with (`YYYY-MM-DD`, end of day).
+    #[serde(default)]
+    pub since: String,
+    /// True when `since` is the default (six months ago) rather than a day asked for.
+    #[serde(default)]
+    pub since_is_default: bool,
+    /// Skills whose strength changed since then, biggest change first.
+    #[serde(default)]
+    pub movement: Vec<SkillMovement>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StaleReport {
+    /// Ratings last changed before this day (`YYYY-MM-DD`) are stale.
+    pub older_than: String,
+    /// Members to nudge to re-rate, the longest-untouched first.
+    pub stale: Vec<StaleRatings>,
+    /// Members who have rated nothing yet.
+    pub never_rated: Vec<MemberRef>,
 }
 
 // ----- sessions -----
@@ -283,6 +317,28 @@ pub struct CouncilView {
     pub past: Vec<TermView>,
     /// Current members who have never led.
     pub never_led: Vec<MemberRef>,
+    /// Current members by what they said about taking a turn.
+    #[serde(default)]
+    pub willing: Vec<MemberRef>,
+    #[serde(default)]
+    pub not_now: Vec<MemberRef>,
+    #[serde(default)]
+    pub not_asked: Vec<MemberRef>,
+}
+
+// ----- change log -----
+
+/// One entry of the community's change log, with names for people.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LogView {
+    pub id: String,
+    /// RFC 3339.
+    pub at: String,
+    pub by: MemberRef,
+    /// `member.removed`, `council.term_added`, `session.cancelled`, ...
+    pub action: String,
+    pub subject: String,
+    pub summary: String,
 }
 
 // ----- onboarding -----

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use time::Date;
 
 use crate::council::Term;
+use crate::lookup::{self, Found};
 use crate::skills::{DEFAULT_SKILLS, skill_key};
 use crate::text::{self, MAX_LINE, MAX_TEXT};
 use crate::{DocKind, GuildDoc, ModelError};
@@ -114,12 +115,25 @@ impl Community {
         self.skills.values().map(|s| s.name.clone()).collect()
     }
 
-    /// The taxonomy's spelling of `name`, if the skill exists (case-insensitive).
+    /// The taxonomy's spelling of the skill `name` means: the same name whatever its case,
+    /// accents and spacing, or a unique prefix ("disc" is Discovery). An unknown name is
+    /// refused with the skills spelled like it; an ambiguous prefix with its candidates.
     pub fn resolve_skill(&self, name: &str) -> Result<String, ModelError> {
-        self.skills
-            .get(&skill_key(name))
-            .map(|s| s.name.clone())
-            .ok_or_else(|| ModelError::UnknownSkill(name.trim().to_owned()))
+        if let Some(exact) = self.skills.get(&skill_key(name)) {
+            return Ok(exact.name.clone());
+        }
+        let defs: Vec<&SkillDef> = self.skills.values().collect();
+        match lookup::find(defs.iter().copied(), name, |s| &s.name, |s| &s.name) {
+            Found::One(skill) => Ok(skill.name.clone()),
+            Found::Many(many) => Err(ModelError::AmbiguousSkill {
+                name: name.trim().to_owned(),
+                candidates: many.iter().map(|s| s.name.clone()).collect(),
+            }),
+            Found::None => Err(ModelError::UnknownSkill {
+                name: name.trim().to_owned(),
+                suggestions: lookup::did_you_mean(name, defs.iter().map(|s| s.name.as_str())),
+            }),
+        }
     }
 
     pub fn add_skill(&mut self, name: &str) -> Result<String, ModelError> {
@@ -228,8 +242,23 @@ mod tests {
         assert_eq!(c.resolve_skill("user RESEARCH").unwrap(), "User research");
         assert!(matches!(
             c.resolve_skill("Juggling"),
-            Err(ModelError::UnknownSkill(_))
+            Err(ModelError::UnknownSkill { .. })
         ));
+    }
+
+    #[test]
+    fn skills_resolve_by_folded_name_and_unique_prefix() {
+        let mut c = Community::read(&new_doc()).unwrap();
+        c.add_skill("Négociation").unwrap();
+        assert_eq!(c.resolve_skill("negociation").unwrap(), "Négociation");
+        assert_eq!(c.resolve_skill("disc").unwrap(), "Discovery");
+        assert_eq!(c.resolve_skill("  user   RES").unwrap(), "User research");
+        let err = c.resolve_skill("user").unwrap_err().to_string();
+        assert!(err.contains("User focus, User research"), "{err}");
+        let err = c.resolve_skill("Discovry").unwrap_err().to_string();
+        assert!(err.contains("did you mean Discovery?"), "{err}");
+        let err = c.resolve_skill("Juggling").unwrap_err().to_string();
+        assert!(err.contains("guild skills add"), "{err}");
     }
 
     #[test]

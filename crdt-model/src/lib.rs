@@ -20,6 +20,7 @@ mod error;
 pub mod health;
 mod id;
 pub mod knowledge;
+pub mod lookup;
 pub mod member;
 pub mod ops;
 pub mod relationships;

@@ -9,6 +9,7 @@ mod hostile;
 mod mdns;
 mod metrics;
 mod ops;
+mod people;
 mod private;
 mod single_node;
 mod storage_faults;

@@ -17,7 +17,7 @@ use crdt_model::skills::{SkillLevel, skill_key};
 use crdt_model::{DocKind, GuildDoc};
 
 use super::error::{ApiError, ApiJson, ApiResult};
-use super::state::{AppState, new_id, now};
+use super::state::{AppState, clock, new_id, now};
 
 /// Largest CSV accepted (a 10,000-member directory is about 2 MB).
 pub const MAX_CSV: usize = 16 * 1024 * 1024;
@@ -354,6 +354,8 @@ pub async fn members(
     columns.require_name()?;
     let col = |f: MemberField| columns.get(f);
     let (_, today) = now();
+    let me = state.me()?;
+    let steward = state.community().await?.is_steward(&me, clock().date());
     let mut directory = Directory::new(state.members(false).await?);
 
     // First every row's member, so buddies may name people further down the file.
@@ -389,11 +391,18 @@ pub async fn members(
                 profile.buddy = buddy;
                 match &target {
                     Target::New(id) => Member::new(id, &profile, &today)
-                        .map(|m| {
+                        .map(|mut m| {
+                            m.added_by = me.clone();
                             report.created.push(m.name.clone());
                             creates.push(m);
                         })
                         .map_err(|e| e.to_string()),
+                    // The same rule as `guild members update` (see `Member::editable_by`).
+                    Target::Existing(member) if !member.editable_by(&me, steward) => Err(format!(
+                        "{} is already a member; only they, whoever added them or a steward \
+                         may change their profile",
+                        member.name
+                    )),
                     Target::Existing(member) => {
                         let mut changed = member.clone();
                         changed.apply(&profile).map_err(|e| e.to_string())?;
@@ -544,6 +553,8 @@ pub async fn skills(
     ApiJson(req): ApiJson<ImportRequest>,
 ) -> ApiResult<ImportReport> {
     let community_id = state.community_id()?;
+    // A skills matrix rates everyone on their behalf: a steward's job, like a removal.
+    let me = state.require_steward("import a skills matrix").await?;
     let community = state.community().await?;
     let mut report = ImportReport {
         preview: req.preview,
@@ -632,7 +643,8 @@ pub async fn skills(
                     Ok(mut member) => {
                         report.created.push(member.name.clone());
                         report.ratings += rates.len();
-                        rate_all(&mut member, &rates, &when);
+                        member.added_by = me.clone();
+                        rate_all(&mut member, &rates, &me, &when);
                         creates.push((member, rates));
                     }
                     Err(e) => report.errors.push(RowError {
@@ -677,7 +689,7 @@ pub async fn skills(
         }
         for (id, rates, when) in &updates {
             Member::update(tx.doc(id)?, |m| {
-                rate_all(m, rates, when);
+                rate_all(m, rates, &me, when);
                 Ok(())
             })?;
         }
@@ -687,9 +699,11 @@ pub async fn skills(
     finish(report, commit).await
 }
 
-fn rate_all(member: &mut Member, rates: &[Rate], when: &str) {
+/// Imported ratings are the importer's, on the members' behalf: they never count as the
+/// members' own activity (see `health`).
+fn rate_all(member: &mut Member, rates: &[Rate], by: &str, when: &str) {
     for rate in rates {
-        member.rate(&rate.skill, rate.level, rate.grow, when);
+        member.rate(&rate.skill, rate.level, Some(rate.grow), by, when);
     }
 }
 

@@ -1,5 +1,6 @@
 //! guildd's local HTTP API: JSON over HTTP on a loopback address, token required.
 
+mod changes;
 mod community;
 mod council;
 pub mod doctor;
@@ -21,7 +22,7 @@ pub mod state;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 
 pub use community::sorted_heads;
 use error::ApiError;
@@ -50,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/skills/who", get(skills::who))
         .route("/api/skills/matrix", get(skills::matrix))
         .route("/api/skills/gaps", get(skills::gaps))
+        .route("/api/skills/stale", get(skills::stale))
         .route(
             "/api/peers",
             get(network::peers)
@@ -73,6 +75,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/sessions/{id}/schedule", post(sessions::schedule))
         .route("/api/council", get(council::show).post(council::add_term))
         .route("/api/council/suggest", get(council::suggest))
+        .route("/api/council/{term}", delete(council::remove_term))
+        .route("/api/log", get(changes::log))
         .route("/api/knowledge", get(knowledge::list).post(knowledge::add))
         .route(
             "/api/questions",
