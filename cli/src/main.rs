@@ -4,6 +4,7 @@
 
 mod client;
 mod community;
+mod knowledge;
 mod members;
 mod network;
 mod output;
@@ -75,7 +76,7 @@ enum Cmd {
     },
     /// Resources, guidelines and rituals.
     #[command(subcommand)]
-    Knowledge(community::KnowledgeCmd),
+    Knowledge(knowledge::KnowledgeCmd),
     /// Ask the community a question.
     Ask {
         title: String,
@@ -87,7 +88,7 @@ enum Cmd {
     /// Questions and their answers.
     Questions {
         #[command(subcommand)]
-        command: Option<community::QuestionsCmd>,
+        command: Option<knowledge::QuestionsCmd>,
     },
     /// Is the community thriving or waning?
     Health,
@@ -186,10 +187,10 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Sessions(cmd) => sessions::run(&client, cmd, cli.json),
         Cmd::Council { command } => community::council(&client, command, cli.json),
-        Cmd::Knowledge(cmd) => community::knowledge(&client, cmd, cli.json),
-        Cmd::Ask { title, body } => community::ask(&client, title, body, cli.json),
-        Cmd::Answer { question, body } => community::answer(&client, question, body, cli.json),
-        Cmd::Questions { command } => community::questions(&client, command, cli.json),
+        Cmd::Knowledge(cmd) => knowledge::knowledge(&client, cmd, cli.json),
+        Cmd::Ask { title, body } => knowledge::ask(&client, title, body, cli.json),
+        Cmd::Answer { question, body } => knowledge::answer(&client, question, body, cli.json),
+        Cmd::Questions { command } => knowledge::questions(&client, command, cli.json),
         Cmd::Health => community::health(&client, cli.json),
         Cmd::Relationships(cmd) => relationships::run(&client, cmd, cli.json),
         Cmd::Invite => network::invite(&client, cli.json),
