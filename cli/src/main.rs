@@ -4,6 +4,7 @@
 
 mod client;
 mod community;
+mod guests;
 mod knowledge;
 mod members;
 mod network;
@@ -67,8 +68,7 @@ enum Cmd {
     #[command(subcommand)]
     Skills(skills::SkillsCmd),
     /// Meetups, away days, unconferences...: RSVPs, attendance, write-ups, agendas.
-    #[command(subcommand)]
-    Sessions(sessions::SessionsCmd),
+    Sessions(sessions::SessionsArgs),
     /// Rolling leadership: the council rota.
     Council {
         #[command(subcommand)]
@@ -77,14 +77,27 @@ enum Cmd {
     /// Resources, guidelines and rituals.
     #[command(subcommand)]
     Knowledge(knowledge::KnowledgeCmd),
+    /// People from outside the community: guest speakers, suppliers, other departments.
+    #[command(subcommand)]
+    Guests(guests::GuestsCmd),
     /// Ask the community a question.
     Ask {
+        /// The question.
         title: String,
+        /// More detail.
         #[arg(long, default_value = "")]
         body: String,
     },
-    /// Answer a question (id, id prefix or title prefix).
-    Answer { question: String, body: String },
+    /// Answer a question.
+    Answer {
+        /// The question: id, id prefix or title prefix.
+        question: String,
+        /// The answer.
+        body: String,
+        /// Record a guest's answer (from guild guests) instead of your own.
+        #[arg(long)]
+        guest: Option<String>,
+    },
     /// Questions and their answers.
     Questions {
         #[command(subcommand)]
@@ -189,7 +202,12 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Council { command } => community::council(&client, command, cli.json),
         Cmd::Knowledge(cmd) => knowledge::knowledge(&client, cmd, cli.json),
         Cmd::Ask { title, body } => knowledge::ask(&client, title, body, cli.json),
-        Cmd::Answer { question, body } => knowledge::answer(&client, question, body, cli.json),
+        Cmd::Answer {
+            question,
+            body,
+            guest,
+        } => knowledge::answer(&client, question, body, guest, cli.json),
+        Cmd::Guests(cmd) => guests::run(&client, cmd, cli.json),
         Cmd::Questions { command } => knowledge::questions(&client, command, cli.json),
         Cmd::Health => community::health(&client, cli.json),
         Cmd::Relationships(cmd) => relationships::run(&client, cmd, cli.json),

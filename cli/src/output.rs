@@ -47,6 +47,11 @@ pub fn cell(text: &str) -> String {
     printable(text, false).into_owned()
 }
 
+/// "1 session", "2 sessions".
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// A borderless table with a header row; every cell is escaped.
 pub fn table<R, C>(header: &[&str], rows: R) -> Table
 where

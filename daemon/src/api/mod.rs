@@ -1,9 +1,11 @@
 //! guildd's local HTTP API: JSON over HTTP on a loopback address, token required.
 
+mod allowed;
 mod community;
 mod council;
 pub mod error;
 mod guard;
+mod guests;
 mod health;
 mod ics;
 mod knowledge;
@@ -17,7 +19,7 @@ pub mod state;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 
 pub use community::sorted_heads;
 use error::ApiError;
@@ -52,22 +54,50 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/sessions", get(sessions::list).post(sessions::add))
         .route("/api/sessions/export.ics", get(sessions::export_ics))
-        .route("/api/sessions/{id}", get(sessions::show))
+        .route(
+            "/api/sessions/{id}",
+            get(sessions::show).patch(sessions::update),
+        )
+        .route("/api/sessions/{id}/cancelled", put(sessions::cancel))
         .route("/api/sessions/{id}/rsvp", put(sessions::rsvp))
-        .route("/api/sessions/{id}/attendance", post(sessions::attend))
+        .route(
+            "/api/sessions/{id}/attendance",
+            post(sessions::attend).delete(sessions::unattend),
+        )
         .route("/api/sessions/{id}/notes", post(sessions::notes))
         .route(
             "/api/sessions/{id}/agenda",
             get(sessions::agenda).post(sessions::propose),
         )
         .route(
+            "/api/sessions/{id}/agenda/{proposal}",
+            delete(sessions::withdraw),
+        )
+        .route(
             "/api/sessions/{id}/agenda/{proposal}/vote",
             put(sessions::vote),
+        )
+        .route(
+            "/api/sessions/{id}/agenda/{proposal}/slot",
+            put(sessions::move_slot).delete(sessions::unschedule),
         )
         .route("/api/sessions/{id}/schedule", post(sessions::schedule))
         .route("/api/council", get(council::show).post(council::add_term))
         .route("/api/council/suggest", get(council::suggest))
         .route("/api/knowledge", get(knowledge::list).post(knowledge::add))
+        .route(
+            "/api/knowledge/{id}",
+            get(knowledge::show)
+                .patch(knowledge::update)
+                .delete(knowledge::remove),
+        )
+        .route("/api/guests", get(guests::list).post(guests::add))
+        .route(
+            "/api/guests/{id}",
+            get(guests::show)
+                .patch(guests::update)
+                .delete(guests::remove),
+        )
         .route(
             "/api/questions",
             get(knowledge::questions).post(knowledge::ask),
