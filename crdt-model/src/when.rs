@@ -15,7 +15,7 @@
 //! `tzdb-bundle-always`), never from the machine, so summer time is handled the same
 //! everywhere and this module stays pure.
 
-use jiff::civil::{Date as CivilDate, DateTime, Time};
+use jiff::civil::{DateTime, Time};
 use jiff::fmt::temporal::{Pieces, PiecesOffset, TimeZoneAnnotationKind};
 use jiff::tz::{AmbiguousOffset, Offset, TimeZone, TimeZoneDatabase};
 use time::format_description::well_known::Rfc3339;
@@ -225,9 +225,22 @@ pub fn show_clock(stored: &str, zone: &Zone) -> String {
 }
 
 /// From `start` to `end` in the reader's zone: `Sat 5 Dec 2026 10:00 to 16:00 GMT` on one
-/// day, both in full otherwise.
+/// day, `Sat 5 Dec 2026, all day` or `Sat 5 Dec 2026 to Sun 6 Dec 2026, all day` for whole
+/// days, both in full otherwise.
 pub fn show_span(start: &str, end: &str, zone: &Zone) -> String {
     match (zoned(start, zone), zoned(end, zone)) {
+        (Some(s), Some(e)) if is_midnight(&s) && is_midnight(&e) && s.date() < e.date() => {
+            let last = e.date().yesterday().unwrap_or(e.date());
+            if last == s.date() {
+                format!("{}, all day", s.strftime("%a %-d %b %Y"))
+            } else {
+                format!(
+                    "{} to {}, all day",
+                    s.strftime("%a %-d %b %Y"),
+                    last.strftime("%a %-d %b %Y")
+                )
+            }
+        }
         (Some(s), Some(e)) if s.date() == e.date() => format!(
             "{} to {}",
             s.strftime("%a %-d %b %Y %H:%M"),
@@ -237,20 +250,13 @@ pub fn show_span(start: &str, end: &str, zone: &Zone) -> String {
     }
 }
 
+fn is_midnight(t: &jiff::ZonedDateTime) -> bool {
+    t.datetime().time() == Time::midnight()
+}
+
 fn zoned(stored: &str, zone: &Zone) -> Option<jiff::ZonedDateTime> {
     let instant: jiff::Timestamp = stored.trim().parse().ok()?;
     Some(instant.to_zoned_datetime(zone.clone()))
-}
-
-/// The civil date `date` as `time::Date` (for callers that work in `time`).
-pub fn civil_date(date: CivilDate) -> Option<time::Date> {
-    let month = time::Month::try_from(u8::try_from(date.month()).ok()?).ok()?;
-    time::Date::from_calendar_date(
-        i32::from(date.year()),
-        month,
-        u8::try_from(date.day()).ok()?,
-    )
-    .ok()
 }
 
 #[cfg(test)]
@@ -364,6 +370,22 @@ mod tests {
             "Sun 5 Jul 2026 10:00 to 16:00 BST"
         );
         assert_eq!(show_clock(stored, &london()), "10:00");
+        assert_eq!(
+            show_span(
+                "2026-07-05T00:00:00+01:00",
+                "2026-07-06T00:00:00+01:00",
+                &london()
+            ),
+            "Sun 5 Jul 2026, all day"
+        );
+        assert_eq!(
+            show_span(
+                "2026-07-05T00:00:00+01:00",
+                "2026-07-07T00:00:00+01:00",
+                &london()
+            ),
+            "Sun 5 Jul 2026 to Mon 6 Jul 2026, all day"
+        );
         assert_eq!(show("not a time", &london()), "not a time");
         assert_eq!(zone_name(&london()), "Europe/London");
     }

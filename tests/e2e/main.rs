@@ -10,3 +10,4 @@ mod private;
 mod single_node;
 mod storage_faults;
 mod sync;
+mod unconference;

@@ -44,7 +44,7 @@ pub async fn owner_or_steward(
     what: &str,
 ) -> Result<String, ApiError> {
     let me = state.me()?;
-    let owners: Vec<String> = owners
+    let owners: std::collections::BTreeSet<String> = owners
         .iter()
         .filter(|o| !o.is_empty())
         .map(|o| (*o).to_owned())

@@ -569,9 +569,18 @@ impl Names {
         }
     }
 
+    /// Sorted by name (then id), the same on every replica.
     fn members<'a>(&self, ids: impl IntoIterator<Item = &'a String>) -> Vec<MemberRef> {
-        ids.into_iter().map(|id| self.member(id)).collect()
+        let mut refs: Vec<MemberRef> = ids.into_iter().map(|id| self.member(id)).collect();
+        refs.sort_by(|a, b| by_name(&a.name, &a.id, &b.name, &b.id));
+        refs
     }
+}
+
+fn by_name(a: &str, a_id: &str, b: &str, b_id: &str) -> std::cmp::Ordering {
+    crdt_model::text::fold(a)
+        .cmp(&crdt_model::text::fold(b))
+        .then_with(|| a_id.cmp(b_id))
 }
 
 async fn view_of(state: &AppState, s: &Session) -> Result<SessionView, ApiError> {
@@ -622,14 +631,20 @@ fn view(names: &Names, community: &Community, s: &Session) -> SessionView {
         hosts: names.members(s.hosts.keys()),
         guests: speakers,
         description: s.description.clone(),
-        rsvps: s
-            .rsvps
-            .iter()
-            .map(|(m, r)| RsvpView {
-                member: names.member(m),
-                status: r.status.clone(),
-            })
-            .collect(),
+        rsvps: {
+            let mut rsvps: Vec<RsvpView> = s
+                .rsvps
+                .iter()
+                .map(|(m, r)| RsvpView {
+                    member: names.member(m),
+                    status: r.status.clone(),
+                })
+                .collect();
+            rsvps.sort_by(|a, b| {
+                by_name(&a.member.name, &a.member.id, &b.member.name, &b.member.id)
+            });
+            rsvps
+        },
         attendance: names.members(s.attendance.keys()),
         guest_attendance: guests::refs(community, s.guest_attendance.keys()),
         notes: s.notes.as_str().to_owned(),
