@@ -571,7 +571,11 @@ impl Session {
         if shift != Duration::ZERO && end - old_end == shift {
             for p in next.proposals.values_mut() {
                 if let Some(slot) = &mut p.slot {
-                    let moved = |s: &str| t::parse("slot", s).map(|x| t::format(x + shift));
+                    let moved = |s: &str| {
+                        t::parse("slot", s)
+                            .and_then(|x| plus(x, shift))
+                            .map(t::format)
+                    };
                     slot.start = moved(&slot.start)?;
                     slot.end = moved(&slot.end)?;
                 }
@@ -944,17 +948,15 @@ impl Session {
         let (start, end) = self.bounds()?;
         let from = t::read("from", from, zone, Some(start), DayEdge::Start)?;
         let length = Duration::minutes(i64::from(minutes));
-        self.check_inside(from, from + length)?;
-        let times: Vec<OffsetDateTime> = (0..)
-            .map(|i| from + length * i)
-            .take_while(|s| *s + length <= end)
-            .collect();
+        self.check_inside(from, plus(from, length)?)?;
+        // How many times of `length` fit before the end, and so how many slots in all.
+        let fit = usize::try_from((end - from).whole_minutes() / i64::from(minutes)).unwrap_or(0);
         let rooms: Vec<String> = if self.rooms.is_empty() {
             vec![String::new()]
         } else {
             self.rooms.clone()
         };
-        let capacity = times.len() * rooms.len();
+        let capacity = fit.saturating_mul(rooms.len());
         let ranked: Vec<(String, String)> = self
             .agenda()
             .into_iter()
@@ -967,7 +969,7 @@ impl Session {
                 format!(
                     "{wanted} proposals need {wanted} slots but only {capacity} fit: {} of \
                      {minutes} minutes from {} to the end at {}{}",
-                    plural(times.len(), "time", "times"),
+                    plural(fit, "time", "times"),
                     clock(from, start),
                     clock(end, start),
                     if rooms.len() > 1 {
@@ -979,7 +981,11 @@ impl Session {
             ));
         }
         // Greedy, best-voted first: the earliest time with a free room whose presenter is
-        // not presenting elsewhere then.
+        // not presenting elsewhere then. The k-th proposal finds a place among the first k+1
+        // times (at most k are taken), so `wanted` times are enough.
+        let times: Vec<OffsetDateTime> = (0..fit.min(wanted))
+            .map(|i| from + Duration::minutes(i64::from(minutes) * i64::try_from(i).unwrap_or(0)))
+            .collect();
         let mut taken: BTreeSet<(usize, usize)> = BTreeSet::new();
         let mut presenting: BTreeSet<(usize, &str)> = BTreeSet::new();
         let mut plan: Vec<(String, Slot)> = Vec::new();
@@ -1100,17 +1106,18 @@ impl Session {
                 .map(|s| self.room_of(s).to_owned())
                 .unwrap_or_else(|| self.rooms.first().cloned().unwrap_or_default()),
         };
+        let to = plus(from, length)?;
         let target = Slot {
             start: t::format(from),
-            end: t::format(from + length),
+            end: t::format(to),
             room,
         };
-        self.check_inside(from, from + length)?;
+        self.check_inside(from, to)?;
         // Onto exactly another slot: the two swap places.
         let same_place = |s: &Slot| {
             self.room_of(s) == target.room
                 && t::parse("slot", &s.start).ok() == Some(from)
-                && t::parse("slot", &s.end).ok() == Some(from + length)
+                && t::parse("slot", &s.end).ok() == Some(to)
         };
         let swap_with = self
             .proposals
@@ -1288,6 +1295,12 @@ fn notes_object(doc: &AutoCommit) -> Result<automerge::ObjId, ModelError> {
             reason: "its write-up is not text".into(),
         }),
     }
+}
+
+/// `t + d`, refused when it leaves the calendar (past year 9999).
+fn plus(t: OffsetDateTime, d: Duration) -> Result<OffsetDateTime, ModelError> {
+    t.checked_add(d)
+        .ok_or_else(|| invalid("time", "that is too far in the future"))
 }
 
 fn no_proposal(id: &str) -> ModelError {
@@ -1689,6 +1702,32 @@ mod tests {
             .to_string();
         assert!(err.contains("0 proposals would schedule nothing"), "{err}");
         assert_eq!(s, before, "a refused schedule changed the session");
+    }
+
+    // A slot stored by another daemon near the end of the calendar must not overflow (a
+    // panic in this daemon) when the session is moved: the move is refused.
+    #[test]
+    fn moving_a_session_never_overflows_its_slots() {
+        let mut s = unconference();
+        s.propose("p1", "Talk", "talk", "ada", "t").unwrap();
+        s.start = "9999-12-29T10:00:00Z".into();
+        s.end = "9999-12-29T16:00:00Z".into();
+        if let Some(p) = s.proposals.get_mut("p1") {
+            p.slot = Some(Slot {
+                start: "9999-12-31T23:00:00Z".into(),
+                end: "9999-12-31T23:30:00Z".into(),
+                room: String::new(),
+            });
+        }
+        let err = s
+            .apply(&SessionChange {
+                start: Some("9999-12-30T10:00:00Z".into()),
+                end: Some("9999-12-30T16:00:00Z".into()),
+                ..SessionChange::default()
+            })
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("too far in the future"), "{err}");
     }
 
     fn two_rooms() -> Session {

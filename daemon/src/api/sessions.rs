@@ -182,9 +182,14 @@ async fn host_id(
     session: &Session,
     key: &str,
 ) -> Result<(String, String), ApiError> {
-    if session.hosts.contains_key(key.trim()) {
-        let name = state.member_refs([&key.trim().to_owned()]).await?;
-        return Ok((key.trim().to_owned(), name[0].name.clone()));
+    let key = key.trim();
+    if session.hosts.contains_key(key) {
+        let name = state
+            .member_refs([&key.to_owned()])
+            .await?
+            .pop()
+            .map_or_else(|| key.to_owned(), |m| m.name);
+        return Ok((key.to_owned(), name));
     }
     let member = state.acting_member(Some(key)).await?;
     Ok((member.id, member.name))
@@ -299,12 +304,22 @@ pub async fn unattend(
 ) -> ApiResult<SessionView> {
     let current = state.resolve_session(&key).await?;
     let (members, guests) = people(&state, &req).await?;
-    for (id, name) in members.iter().chain(&guests) {
+    for (id, name, guest) in members
+        .iter()
+        .map(|(id, name)| (id, name, false))
+        .chain(guests.iter().map(|(id, name)| (id, name, true)))
+    {
         let recorder = current.recorded_by.get(id).map_or("", String::as_str);
+        // A member may take back their own entry; a guest's is taken back by who recorded it.
+        let (owners, role) = if guest {
+            (vec![recorder], "who recorded it")
+        } else {
+            (vec![id.as_str(), recorder], "who came or recorded it")
+        };
         allowed::owner_or_steward(
             &state,
-            &[id, recorder],
-            "they themselves, who recorded it",
+            &owners,
+            role,
             Some(&current),
             &format!("take back {name}'s attendance at {:?}", current.title),
         )
