@@ -22,6 +22,9 @@ use crate::members::urlencode;
 use crate::output::{self, plural, say};
 
 #[derive(Args)]
+#[command(after_help = "Times: 2026-12-05 10:00, 2026-12-05 (the whole day), 10:30 (on the \
+    session's day) or RFC 3339 such as 2026-12-05T10:00:00+01:00, in this machine's time zone \
+    or --tz.")]
 pub struct SessionsArgs {
     /// Time zone of the times you type and of the times shown: an IANA name such as
     /// Europe/London, UTC, or an offset such as +01:00 [default: this machine's, from $TZ
@@ -32,8 +35,6 @@ pub struct SessionsArgs {
     command: SessionsCmd,
 }
 
-/// Times: "2026-12-05 10:00", "2026-12-05" (the whole day), "10:30" (on the session's day)
-/// or RFC 3339 such as 2026-12-05T10:00:00+01:00.
 #[derive(Subcommand)]
 pub enum SessionsCmd {
     /// Plan a session.
