@@ -22,9 +22,11 @@ use crate::members::urlencode;
 use crate::output::{self, plural, say};
 
 #[derive(Args)]
-#[command(after_help = "Times: 2026-12-05 10:00, 2026-12-05 (the whole day), 10:30 (on the \
+#[command(
+    after_help = "Times: 2026-12-05 10:00, 2026-12-05 (the whole day), 10:30 (on the \
     session's day) or RFC 3339 such as 2026-12-05T10:00:00+01:00, in this machine's time zone \
-    or --tz.")]
+    or --tz."
+)]
 pub struct SessionsArgs {
     /// Time zone of the times you type and of the times shown: an IANA name such as
     /// Europe/London, UTC, or an offset such as +01:00 [default: this machine's, from $TZ

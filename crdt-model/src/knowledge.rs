@@ -252,18 +252,7 @@ impl Knowledge {
         by: &str,
         now: &str,
     ) -> Result<(), ModelError> {
-        let q = self.question_mut(question)?;
-        q.answers.insert(
-            id.to_owned(),
-            Answer {
-                body: text::required("answer", body, MAX_TEXT)?,
-                by: by.to_owned(),
-                at: now.to_owned(),
-                guest: false,
-                recorded_by: String::new(),
-            },
-        );
-        Ok(())
+        self.add_answer(question, id, body, now, by, None)
     }
 
     /// Records a guest's answer (`guest` is their id in the community's guest list),
@@ -277,17 +266,30 @@ impl Knowledge {
         recorded_by: &str,
         now: &str,
     ) -> Result<(), ModelError> {
-        let q = self.question_mut(question)?;
-        q.answers.insert(
-            id.to_owned(),
-            Answer {
-                body: text::required("answer", body, MAX_TEXT)?,
-                by: guest.to_owned(),
-                at: now.to_owned(),
-                guest: true,
-                recorded_by: recorded_by.to_owned(),
-            },
-        );
+        self.add_answer(question, id, body, now, guest, Some(recorded_by))
+    }
+
+    /// An answer by `by`: a member, or a guest when `recorded_by` names the member who
+    /// entered it.
+    fn add_answer(
+        &mut self,
+        question: &str,
+        id: &str,
+        body: &str,
+        now: &str,
+        by: &str,
+        recorded_by: Option<&str>,
+    ) -> Result<(), ModelError> {
+        let answer = Answer {
+            body: text::required("answer", body, MAX_TEXT)?,
+            by: by.to_owned(),
+            at: now.to_owned(),
+            guest: recorded_by.is_some(),
+            recorded_by: recorded_by.unwrap_or_default().to_owned(),
+        };
+        self.question_mut(question)?
+            .answers
+            .insert(id.to_owned(), answer);
         Ok(())
     }
 

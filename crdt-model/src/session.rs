@@ -880,9 +880,8 @@ impl Session {
     }
 
     /// Each member's votes, earliest first: (when, proposal id).
-    #[allow(clippy::type_complexity)]
-    fn votes_by_member(&self) -> BTreeMap<&str, Vec<(Option<OffsetDateTime>, &str)>> {
-        let mut by: BTreeMap<&str, Vec<(Option<OffsetDateTime>, &str)>> = BTreeMap::new();
+    fn votes_by_member(&self) -> BTreeMap<&str, Vec<CastVote<'_>>> {
+        let mut by: BTreeMap<&str, Vec<CastVote<'_>>> = BTreeMap::new();
         for (id, p) in &self.proposals {
             for (member, vote) in &p.votes {
                 let at = vote.at.as_deref().and_then(|a| t::parse("vote", a).ok());
@@ -1273,6 +1272,9 @@ impl Session {
         Ok(())
     }
 }
+
+/// When a vote was cast (`None`: before times were kept, so first) and for which proposal.
+type CastVote<'a> = (Option<OffsetDateTime>, &'a str);
 
 fn check_notes_length(len: usize) -> Result<(), ModelError> {
     if len > MAX_NOTES {
