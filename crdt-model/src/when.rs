@@ -137,9 +137,7 @@ pub fn read(
                     PiecesOffset::Zulu => Offset::UTC,
                     other => other.to_numeric_offset(),
                 };
-                let dt = pieces
-                    .date()
-                    .to_datetime(pieces.time().unwrap_or(Time::midnight()));
+                let dt = civil(pieces.date(), pieces.time(), edge).ok_or_else(not_a_time)?;
                 let instant = offset.to_timestamp(dt).map_err(|_| not_a_time())?;
                 return to_offset_date_time(instant, offset).ok_or_else(not_a_time);
             }
@@ -170,14 +168,7 @@ pub fn read(
             return Err(invalid(format!("{value:?} has no date; {FORMATS}")));
         }
     };
-    let dt = match (clock, edge) {
-        (Some(clock), _) => date.to_datetime(clock),
-        (None, DayEdge::Start) => date.to_datetime(Time::midnight()),
-        (None, DayEdge::End) => date
-            .tomorrow()
-            .map_err(|_| not_a_time())?
-            .to_datetime(Time::midnight()),
-    };
+    let dt = civil(date, clock, edge).ok_or_else(not_a_time)?;
     let ambiguous = tz.to_ambiguous_zoned_datetime(dt);
     let offset = match ambiguous.offset() {
         AmbiguousOffset::Unambiguous { offset } => offset,
@@ -193,6 +184,15 @@ pub fn read(
     };
     let instant = offset.to_timestamp(dt).map_err(|_| not_a_time())?;
     to_offset_date_time(instant, offset).ok_or_else(not_a_time)
+}
+
+/// The wall-clock moment `date` at `clock`, or for a date alone its start or end.
+fn civil(date: jiff::civil::Date, clock: Option<Time>, edge: DayEdge) -> Option<DateTime> {
+    Some(match (clock, edge) {
+        (Some(clock), _) => date.to_datetime(clock),
+        (None, DayEdge::Start) => date.to_datetime(Time::midnight()),
+        (None, DayEdge::End) => date.tomorrow().ok()?.to_datetime(Time::midnight()),
+    })
 }
 
 fn to_offset_date_time(instant: jiff::Timestamp, offset: Offset) -> Option<OffsetDateTime> {

@@ -151,6 +151,12 @@ pub async fn update(
     for guest in &req.remove_guests {
         // A guest from the list, or a name typed before guests were kept.
         remove_guests.push(match guests::resolve(&state, guest).await {
+            Ok((id, g)) if !current.guest_speakers.contains_key(&id) => {
+                return Err(ApiError::bad_request(format!(
+                    "{} is not a guest speaker of {:?}",
+                    g.name, current.title
+                )));
+            }
             Ok((id, _)) => id,
             Err(_) => guest.clone(),
         });
@@ -183,16 +189,24 @@ async fn host_id(
     key: &str,
 ) -> Result<(String, String), ApiError> {
     let key = key.trim();
-    if session.hosts.contains_key(key) {
+    let (id, name) = if session.hosts.contains_key(key) {
         let name = state
             .member_refs([&key.to_owned()])
             .await?
             .pop()
             .map_or_else(|| key.to_owned(), |m| m.name);
-        return Ok((key.to_owned(), name));
+        (key.to_owned(), name)
+    } else {
+        let member = state.acting_member(Some(key)).await?;
+        (member.id, member.name)
+    };
+    if !session.hosts.contains_key(&id) {
+        return Err(ApiError::bad_request(format!(
+            "{name} is not a host of {:?}",
+            session.title
+        )));
     }
-    let member = state.acting_member(Some(key)).await?;
-    Ok((member.id, member.name))
+    Ok((id, name))
 }
 
 pub async fn cancel(
