@@ -1,9 +1,11 @@
 //! guild: the command-line companion to guildd. Every command is one call to the daemon's
 //! local HTTP API, then printing. Exit codes: 0 ok, 1 the daemon refused (bad input, not
-//! found, conflict), 2 usage error, 3 the daemon is not reachable.
+//! found, conflict) or the command failed, 2 usage error, 3 the daemon is not reachable.
+//! With `--json`, errors too are JSON: `{"error": {"code", "message", ...}}` on stderr.
 
 mod client;
 mod community;
+mod doctor;
 mod guests;
 mod knowledge;
 mod members;
@@ -12,11 +14,12 @@ mod output;
 mod relationships;
 mod sessions;
 mod skills;
+mod transfer;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::Result;
-use clap::{Parser, Subcommand};
+use anyhow::{Context, Result};
+use clap::{CommandFactory, Parser, Subcommand};
 use crdt_model::api::{InitRequest, InitResponse, Status};
 use crdt_model::member::Profile;
 
@@ -33,7 +36,7 @@ struct Cli {
     /// Data directory of the daemon to talk to [default: $GUILD_DATA_DIR, else the XDG data dir]
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
-    /// Print JSON instead of tables (read commands).
+    /// Print JSON instead of text, errors included (on stderr).
     #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]
@@ -131,22 +134,82 @@ enum Cmd {
         #[command(subcommand)]
         command: Option<network::PeersCmd>,
     },
+    /// Back up every shared document as readable JSON, or each as Automerge bytes.
+    Export(transfer::ExportArgs),
+    /// Import members, or a skills matrix, from a spreadsheet (CSV).
+    Import(transfer::ImportArgs),
+    /// Check the daemon, the data directory, the store, the clock and the network, and say
+    /// what to do about each problem.
+    Doctor,
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page, or write every page (guild, guild-members, ...) into a directory.
+    Man {
+        /// Directory to write guild.1 and one page per subcommand into.
+        #[arg(long, short = 'o', value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Usage errors in JSON too, when the command line asked for JSON.
+            if e.use_stderr() && std::env::args_os().any(|a| a == "--json") {
+                let message = e.to_string();
+                let first = message.lines().next().unwrap_or_default();
+                output::json_error("usage", first.trim_start_matches("error: "), None, None);
+                std::process::exit(2);
+            }
+            e.exit()
+        }
+    };
+    let json = cli.json;
     if let Err(e) = run(cli) {
-        let code = match e.downcast_ref::<Failure>() {
-            Some(Failure::Unreachable(_)) => 3,
+        if is_broken_pipe(&e) {
+            // `guild ... | head`: the reader has what it wanted.
+            std::process::exit(0);
+        }
+        let failure = e.downcast_ref::<Failure>();
+        let exit = match failure {
+            Some(Failure::Unreachable { .. }) => 3,
             _ => 1,
         };
-        // The message may quote text from other members: escape it like any output.
-        eprintln!(
-            "guild: {}",
-            crdt_model::text::printable(&one_line(&e), false)
-        );
-        std::process::exit(code);
+        if json {
+            // serde_json escapes control characters in strings itself.
+            match failure {
+                Some(Failure::Refused {
+                    status,
+                    code,
+                    details,
+                    ..
+                }) => output::json_error(code, &one_line(&e), Some(*status), details.as_ref()),
+                Some(Failure::Unreachable { code, .. }) => {
+                    output::json_error(code, &one_line(&e), None, None);
+                }
+                None => output::json_error("failed", &one_line(&e), None, None),
+            }
+        } else {
+            // The message may quote text from other members: escape it like any output.
+            eprintln!(
+                "guild: {}",
+                crdt_model::text::printable(&one_line(&e), false)
+            );
+        }
+        std::process::exit(exit);
     }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn one_line(e: &anyhow::Error) -> String {
@@ -159,8 +222,21 @@ fn one_line(e: &anyhow::Error) -> String {
 
 fn run(cli: Cli) -> Result<()> {
     let data_dir = client::resolve_data_dir(cli.data_dir)?;
+    // Commands that need no daemon.
+    match &cli.command {
+        Cmd::Completions { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "guild", &mut std::io::stdout());
+            return Ok(());
+        }
+        Cmd::Man { out } => return man(out.as_deref()),
+        Cmd::Doctor => return doctor::run(&data_dir, cli.json),
+        _ => {}
+    }
     let client = Client::connect(&data_dir)?;
     match cli.command {
+        Cmd::Completions { .. } | Cmd::Man { .. } | Cmd::Doctor => Ok(()),
+        Cmd::Export(args) => transfer::export(&client, args, cli.json),
+        Cmd::Import(args) => transfer::import(&client, args, cli.json),
         Cmd::Init {
             community,
             name,
@@ -230,6 +306,19 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Devices { command } => network::devices(&client, command, cli.json),
         Cmd::Members(cmd) => members::run(&client, cmd, cli.json),
         Cmd::Skills(cmd) => skills::run(&client, cmd, cli.json),
+    }
+}
+
+fn man(out: Option<&Path>) -> Result<()> {
+    let command = Cli::command();
+    match out {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            clap_mangen::generate_to(command, dir)
+                .with_context(|| format!("cannot write man pages into {}", dir.display()))
+        }
+        None => Ok(clap_mangen::Man::new(command).render(&mut std::io::stdout())?),
     }
 }
 

@@ -21,6 +21,7 @@ pub mod health;
 mod id;
 pub mod knowledge;
 pub mod member;
+pub mod ops;
 pub mod relationships;
 pub mod roster;
 pub mod session;

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod data_dir;
+pub mod metrics;
 pub mod net;
 pub mod repo;
 pub mod store;

@@ -4,10 +4,14 @@
 
 mod community;
 mod crash;
+mod doctor;
 mod hostile;
 mod mdns;
+mod metrics;
+mod ops;
 mod private;
 mod single_node;
 mod storage_faults;
 mod sync;
+mod transfer;
 mod unconference;

@@ -3,13 +3,17 @@
 mod allowed;
 mod community;
 mod council;
+pub mod doctor;
 pub mod error;
+mod export;
 mod guard;
 mod guests;
 mod health;
 mod ics;
+mod import;
 mod knowledge;
 mod members;
+mod metrics;
 mod network;
 pub mod relationships;
 mod sessions;
@@ -29,7 +33,9 @@ pub use state::{AppState, Identity, Shared};
 pub const MAX_BODY: usize = 256 * 1024;
 
 pub fn router(state: AppState) -> Router {
+    crate::metrics::watch_changes(&state.repo);
     Router::new()
+        .route("/metrics", get(metrics::scrape))
         .route("/api/status", get(community::status))
         .route("/api/init", post(community::init))
         .route("/api/community", get(community::community))
@@ -128,12 +134,24 @@ pub fn router(state: AppState) -> Router {
         .route("/api/devices", get(network::devices))
         .route("/api/devices/link", post(network::link_device))
         .route("/api/devices/join", post(network::join_device))
+        .route("/api/doctor", get(doctor::report))
+        .route("/api/export", get(export::json))
+        .route("/api/documents/{id}/automerge", get(export::automerge))
+        .route(
+            "/api/import/members",
+            post(import::members).layer(DefaultBodyLimit::max(import::MAX_CSV)),
+        )
+        .route(
+            "/api/import/skills",
+            post(import::skills).layer(DefaultBodyLimit::max(import::MAX_CSV)),
+        )
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         // Last, so it wraps everything above, the fallback included.
         .layer(middleware::from_fn_with_state(
-            state.clone(),
+            guard::Token(state.token.as_str().into()),
             guard::require_local_and_token,
         ))
+        .layer(middleware::from_fn(metrics::count_requests))
         .with_state(state)
 }
