@@ -7,6 +7,8 @@ mod changes;
 mod client;
 mod community;
 mod doctor;
+mod guests;
+mod knowledge;
 mod members;
 mod network;
 mod output;
@@ -71,8 +73,7 @@ enum Cmd {
     #[command(subcommand)]
     Skills(skills::SkillsCmd),
     /// Meetups, away days, unconferences...: RSVPs, attendance, write-ups, agendas.
-    #[command(subcommand)]
-    Sessions(sessions::SessionsCmd),
+    Sessions(sessions::SessionsArgs),
     /// Rolling leadership: the council rota.
     Council {
         #[command(subcommand)]
@@ -80,19 +81,32 @@ enum Cmd {
     },
     /// Resources, guidelines and rituals.
     #[command(subcommand)]
-    Knowledge(community::KnowledgeCmd),
+    Knowledge(knowledge::KnowledgeCmd),
+    /// People from outside the community: guest speakers, suppliers, other departments.
+    #[command(subcommand)]
+    Guests(guests::GuestsCmd),
     /// Ask the community a question.
     Ask {
+        /// The question.
         title: String,
+        /// More detail.
         #[arg(long, default_value = "")]
         body: String,
     },
-    /// Answer a question (id, id prefix or title prefix).
-    Answer { question: String, body: String },
+    /// Answer a question.
+    Answer {
+        /// The question: id, id prefix or title prefix.
+        question: String,
+        /// The answer.
+        body: String,
+        /// Record a guest's answer (from guild guests) instead of your own.
+        #[arg(long)]
+        guest: Option<String>,
+    },
     /// Questions and their answers.
     Questions {
         #[command(subcommand)]
-        command: Option<community::QuestionsCmd>,
+        command: Option<knowledge::QuestionsCmd>,
     },
     /// Is the community thriving or waning? Who is active, who drifted, who never came.
     Health {
@@ -271,10 +285,15 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Sessions(cmd) => sessions::run(&client, cmd, cli.json),
         Cmd::Council { command } => community::council(&client, command, cli.json),
-        Cmd::Knowledge(cmd) => community::knowledge(&client, cmd, cli.json),
-        Cmd::Ask { title, body } => community::ask(&client, title, body, cli.json),
-        Cmd::Answer { question, body } => community::answer(&client, question, body, cli.json),
-        Cmd::Questions { command } => community::questions(&client, command, cli.json),
+        Cmd::Knowledge(cmd) => knowledge::knowledge(&client, cmd, cli.json),
+        Cmd::Ask { title, body } => knowledge::ask(&client, title, body, cli.json),
+        Cmd::Answer {
+            question,
+            body,
+            guest,
+        } => knowledge::answer(&client, question, body, guest, cli.json),
+        Cmd::Guests(cmd) => guests::run(&client, cmd, cli.json),
+        Cmd::Questions { command } => knowledge::questions(&client, command, cli.json),
         Cmd::Health { since } => community::health(&client, since, cli.json),
         Cmd::Log => changes::log(&client, cli.json),
         Cmd::Relationships(cmd) => relationships::run(&client, cmd, cli.json),

@@ -128,7 +128,7 @@ pub fn suggest(
                 .collect();
             let recent_attendance = sessions
                 .iter()
-                .filter(|s| s.attendance.contains_key(&m.id))
+                .filter(|s| !s.is_cancelled() && s.attendance.contains_key(&m.id))
                 .filter(|s| {
                     s.start_time()
                         .is_some_and(|st| st.date() >= window_start && st.date() <= today)

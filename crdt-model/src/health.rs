@@ -69,7 +69,11 @@ pub struct SessionAttendance {
     pub id: String,
     pub title: String,
     pub start: String,
+    /// Members who came (guests are counted apart, so the trend is the members').
     pub attended: u32,
+    /// Guests from outside the community who came.
+    #[serde(default)]
+    pub guests: u32,
     pub going: u32,
 }
 
@@ -115,8 +119,11 @@ pub fn report(
     let in_window =
         |stored: &str| when::date_of(stored).is_some_and(|d| d >= window_start && d <= today);
 
+    // A cancelled session was not held: it must not look like one nobody came to.
+    let sessions: Vec<&Session> = sessions.iter().filter(|s| !s.is_cancelled()).collect();
     let mut past: Vec<&Session> = sessions
         .iter()
+        .copied()
         .filter(|s| s.start_time().is_some_and(|t| t.date() <= today))
         .collect();
     past.sort_by_key(|s| s.start_time());
@@ -128,11 +135,12 @@ pub fn report(
             title: s.title.clone(),
             start: s.start.clone(),
             attended: s.attendance.len() as u32,
+            guests: s.guest_attendance.len() as u32,
             going: s.rsvps.values().filter(|r| r.status == "going").count() as u32,
         })
         .collect();
 
-    let active = active_lately(&members, sessions, knowledge, window_start, today);
+    let active = active_lately(&members, &sessions, knowledge, window_start, today);
     let is_active = |m: &Member| active.contains(m.id.as_str());
     let active_members = members.iter().filter(|m| is_active(m)).count();
 
@@ -200,7 +208,7 @@ pub fn report(
 /// Ids of members who did something themselves between `since` and `today`.
 fn active_lately<'a>(
     members: &[&'a Member],
-    sessions: &'a [Session],
+    sessions: &[&'a Session],
     knowledge: &'a [Knowledge],
     since: Date,
     today: Date,
@@ -214,13 +222,22 @@ fn active_lately<'a>(
             active.extend(s.attendance.keys().map(String::as_str));
         }
         for p in s.proposals.values() {
-            if in_window(&p.at) {
+            // A proposal entered on a colleague's behalf is not the colleague's activity
+            // (older proposals do not say who entered them: they count, as they did).
+            let self_made = p.created_by.is_empty() || p.created_by == p.by;
+            if self_made && in_window(&p.at) {
                 active.insert(p.by.as_str());
             }
-            // Votes carry no time: a vote on a session held in the window or still to come
-            // was cast lately enough.
-            if start.is_some_and(|d| d >= since) {
-                active.extend(p.votes.keys().map(String::as_str));
+            for (voter, vote) in &p.votes {
+                // Votes say when they were cast; older ones do not: a vote on a session
+                // held in the window or still to come was cast lately enough.
+                let lately = match &vote.at {
+                    Some(at) => in_window(at),
+                    None => start.is_some_and(|d| d >= since),
+                };
+                if lately {
+                    active.insert(voter.as_str());
+                }
             }
         }
     }
@@ -355,6 +372,46 @@ mod tests {
         s
     }
 
+    // Merging sessions and health: a cancelled session counted as one held with nobody
+    // there (a falsely falling trend), guests swelled member attendance, and a proposal
+    // entered on a colleague's behalf counted as the colleague's activity.
+    #[test]
+    fn cancelled_sessions_guests_and_proxy_proposals_do_not_skew_health() {
+        let members: Vec<Member> = ["Ann", "Bob", "Cat"]
+            .iter()
+            .enumerate()
+            .map(|(i, n)| Member::for_tests(&format!("m{i}"), n))
+            .collect();
+        let mut s1 = session("s1", "2026-10-01", &["m0", "m1"], "m0");
+        s1.attend_guest("g1", "m0", "2026-10-01");
+        s1.attend_guest("g2", "m0", "2026-10-01");
+        let s2 = session("s2", "2026-10-15", &["m0", "m1"], "m0");
+        let mut cancelled = session("s3", "2026-11-01", &[], "m0");
+        cancelled
+            .cancel("m0", "2026-10-30T10:00:00Z", "room flooded")
+            .unwrap();
+        let mut unconf = session("s4", "2026-12-20", &[], "m0");
+        unconf.session_kind = "unconference".into();
+        unconf
+            .propose("p1", "Pricing", "talk", "m2", "2026-11-20T10:00:00Z")
+            .unwrap();
+        unconf.proposals.get_mut("p1").unwrap().created_by = "m0".into();
+        let today = when::date_of("2026-11-25").unwrap();
+        let r = report(
+            &members,
+            &[s1, s2, cancelled, unconf],
+            &[],
+            &[],
+            today,
+            today,
+        );
+        assert_eq!(r.attendance.len(), 2, "the cancelled session was not held");
+        assert_eq!(r.attendance_trend.direction, "steady");
+        assert_eq!((r.attendance[0].attended, r.attendance[0].guests), (2, 2));
+        // Cat only had a talk proposed for her by Ann: not her own activity.
+        assert_eq!(r.active_members, 2);
+    }
+
     #[test]
     fn waning_energy_shows_as_falling_attendance_and_drifted_members() {
         let members: Vec<Member> = ["Ann", "Bob", "Cat", "Dan"]
@@ -456,12 +513,12 @@ mod tests {
         upcoming
             .propose("p1", "Roadmaps", "talk", "m0", "2026-08-01T00:00:00Z")
             .unwrap();
-        upcoming
-            .proposals
-            .get_mut("p1")
-            .unwrap()
-            .votes
-            .insert("m1".into(), true);
+        upcoming.proposals.get_mut("p1").unwrap().votes.insert(
+            "m1".into(),
+            crate::session::Vote {
+                at: Some("2026-11-20T10:00:00Z".into()),
+            },
+        );
         let today = when::date_of("2026-11-25").unwrap();
         let r = report(&members, &[upcoming], &[], &[], today, today);
         // Bob voted on an upcoming session; Ann proposed long ago; Cat is new and has not

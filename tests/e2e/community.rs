@@ -115,6 +115,15 @@ fn a_realistic_community_runs_on_guild() {
         "Leeds office",
     ]));
     ada.guild(&["sessions", "attend", &meetup, "Dee"]);
+    ada.guild(&[
+        "guests",
+        "add",
+        "Marty Cagan",
+        "--organisation",
+        "SVPG",
+        "--note",
+        "guest speaker",
+    ]);
     let away_day = id_of(&ada.guild_json(&[
         "sessions",
         "add",
@@ -128,7 +137,7 @@ fn a_realistic_community_runs_on_guild() {
         "--place",
         "The Mill",
         "--guest",
-        "Marty Cagan (guest speaker)",
+        "marty",
     ]));
     ada.guild(&["sessions", "attend", &away_day, "Ada", "Bea", "Cy"]);
     ada.guild(&[
@@ -369,18 +378,33 @@ fn a_realistic_community_runs_on_guild() {
         .collect();
     assert_eq!(calendars.len(), 1);
     let events = &calendars[0].events;
-    assert_eq!(events.len(), 3);
+    // Three sessions, and the unconference's two scheduled slots as events of their own.
+    assert_eq!(events.len(), 5);
     let prop = |e: &ical::parser::ical::component::IcalEvent, name: &str| {
         e.properties
             .iter()
             .find(|p| p.name == name)
             .and_then(|p| p.value.clone())
     };
-    let summaries: Vec<_> = events.iter().map(|e| prop(e, "SUMMARY").unwrap()).collect();
+    let (slots, sessions): (Vec<_>, Vec<_>) =
+        events.iter().partition(|e| prop(e, "RELATED-TO").is_some());
+    let summaries: Vec<_> = sessions
+        .iter()
+        .map(|e| prop(e, "SUMMARY").unwrap())
+        .collect();
     assert_eq!(
         summaries,
         ["Spring meetup", "Away day", "Winter unconference"]
     );
+    let mut slot_titles: Vec<_> = slots.iter().map(|e| prop(e, "SUMMARY").unwrap()).collect();
+    slot_titles.sort();
+    assert_eq!(
+        slot_titles,
+        ["Help me size discovery", "Roadmaps without dates"]
+    );
+    for slot in &slots {
+        assert_eq!(prop(slot, "RELATED-TO").unwrap(), format!("{unconf}@guild"));
+    }
     for e in events {
         assert!(prop(e, "DTSTART").unwrap().ends_with('Z'));
         assert!(prop(e, "UID").unwrap().ends_with("@guild"));

@@ -15,3 +15,4 @@ mod single_node;
 mod storage_faults;
 mod sync;
 mod transfer;
+mod unconference;

@@ -1,5 +1,6 @@
 //! guildd's local HTTP API: JSON over HTTP on a loopback address, token required.
 
+mod allowed;
 mod changes;
 mod community;
 mod council;
@@ -7,6 +8,7 @@ pub mod doctor;
 pub mod error;
 mod export;
 mod guard;
+mod guests;
 mod health;
 mod ics;
 mod import;
@@ -60,17 +62,32 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/sessions", get(sessions::list).post(sessions::add))
         .route("/api/sessions/export.ics", get(sessions::export_ics))
-        .route("/api/sessions/{id}", get(sessions::show))
+        .route(
+            "/api/sessions/{id}",
+            get(sessions::show).patch(sessions::update),
+        )
+        .route("/api/sessions/{id}/cancelled", put(sessions::cancel))
         .route("/api/sessions/{id}/rsvp", put(sessions::rsvp))
-        .route("/api/sessions/{id}/attendance", post(sessions::attend))
+        .route(
+            "/api/sessions/{id}/attendance",
+            post(sessions::attend).delete(sessions::unattend),
+        )
         .route("/api/sessions/{id}/notes", post(sessions::notes))
         .route(
             "/api/sessions/{id}/agenda",
             get(sessions::agenda).post(sessions::propose),
         )
         .route(
+            "/api/sessions/{id}/agenda/{proposal}",
+            delete(sessions::withdraw),
+        )
+        .route(
             "/api/sessions/{id}/agenda/{proposal}/vote",
             put(sessions::vote),
+        )
+        .route(
+            "/api/sessions/{id}/agenda/{proposal}/slot",
+            put(sessions::move_slot).delete(sessions::unschedule),
         )
         .route("/api/sessions/{id}/schedule", post(sessions::schedule))
         .route("/api/council", get(council::show).post(council::add_term))
@@ -78,6 +95,19 @@ pub fn router(state: AppState) -> Router {
         .route("/api/council/{term}", delete(council::remove_term))
         .route("/api/log", get(changes::log))
         .route("/api/knowledge", get(knowledge::list).post(knowledge::add))
+        .route(
+            "/api/knowledge/{id}",
+            get(knowledge::show)
+                .patch(knowledge::update)
+                .delete(knowledge::remove),
+        )
+        .route("/api/guests", get(guests::list).post(guests::add))
+        .route(
+            "/api/guests/{id}",
+            get(guests::show)
+                .patch(guests::update)
+                .delete(guests::remove),
+        )
         .route(
             "/api/questions",
             get(knowledge::questions).post(knowledge::ask),
