@@ -216,15 +216,18 @@ pub fn health(client: &Client, since: Option<String>, json: bool) -> Result<()> 
         .map(|m| format!("{} {}", month_name(&m.month), m.sessions))
         .collect();
     say!("Sessions     {} (sessions a month)", months.join(" · "));
-    say!(
-        "Organising   {} {} half the sessions",
-        count(r.organisers_for_half, "person", "people"),
-        if r.organisers_for_half == 1 {
-            "hosts"
-        } else {
-            "host"
-        }
-    );
+    // With nothing held yet, "0 people host half the sessions" would read as a problem.
+    if !r.attendance.is_empty() {
+        say!(
+            "Organising   {} {} half the sessions",
+            count(r.organisers_for_half, "person", "people"),
+            if r.organisers_for_half == 1 {
+                "hosts"
+            } else {
+                "host"
+            }
+        );
+    }
 
     if r.drifted.is_empty() {
         say!("\nDrifted away: nobody");
