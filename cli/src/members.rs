@@ -2,20 +2,21 @@
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use crdt_model::api::NewStarter;
+use crdt_model::api::{MemberSaved, NewStarter};
 use crdt_model::member::{Member, Profile};
 
 use crate::client::Client;
 use crate::output::{self, say};
+use crate::plural::count;
 
 #[derive(Subcommand)]
 pub enum MembersCmd {
     /// List the directory.
     List {
-        /// Only members of this team (case-insensitive).
+        /// Only members of this team (case and accents ignored).
         #[arg(long)]
         team: Option<String>,
-        /// Only members with this interest (case-insensitive).
+        /// Only members with this interest (case and accents ignored).
         #[arg(long)]
         interest: Option<String>,
         /// New starters (joined in the last 90 days): buddy and sessions attended.
@@ -29,10 +30,15 @@ pub enum MembersCmd {
         #[command(flatten)]
         fields: ProfileArgs,
     },
-    /// Show one member: by id, id prefix or name.
-    Show { member: String },
-    /// Change a member's profile; only the fields given change.
+    /// Show one member.
+    Show {
+        /// Member id, id prefix, name or name prefix (case and accents ignored).
+        member: String,
+    },
+    /// Change a member's profile; only the fields given change. You may change your own,
+    /// those you added who do not run Guild yet, and (as a steward) anyone's.
     Update {
+        /// Member id, id prefix, name or name prefix.
         member: String,
         /// New name.
         #[arg(long)]
@@ -40,21 +46,28 @@ pub enum MembersCmd {
         #[command(flatten)]
         fields: ProfileArgs,
     },
-    /// Remove a member from the directory.
-    Remove { member: String },
+    /// Remove a member from the directory (stewards only; kept in the change log).
+    Remove {
+        /// Member id, id prefix, name or name prefix.
+        member: String,
+    },
 }
 
 #[derive(Args)]
 pub struct ProfileArgs {
+    /// Their role, any role: product manager, service designer, "curious engineer".
     #[arg(long)]
     role: Option<String>,
+    /// Their team.
     #[arg(long)]
     team: Option<String>,
+    /// Their organisation or department.
     #[arg(long)]
     organisation: Option<String>,
     /// An interest; repeat for several. Replaces the list on update.
     #[arg(long = "interest")]
     interests: Vec<String>,
+    /// How to reach them (email, chat handle, ...).
     #[arg(long)]
     contact: Option<String>,
     /// Date they joined, YYYY-MM-DD [default: today].
@@ -63,8 +76,11 @@ pub struct ProfileArgs {
     /// Their onboarding buddy (member id, id prefix or name); "" clears it.
     #[arg(long)]
     buddy: Option<String>,
-    /// Willing (true) or not (false) to take a turn on the council.
-    #[arg(long)]
+    /// Would they take a turn on the council: willing, not-now or not-asked.
+    #[arg(long, value_name = "WILLINGNESS")]
+    council: Option<String>,
+    /// The old form of --council: true is willing, false is not-now.
+    #[arg(long, hide = true, conflicts_with = "council")]
     council_opt_in: Option<bool>,
 }
 
@@ -79,6 +95,7 @@ impl ProfileArgs {
             contact: self.contact,
             joined: self.joined,
             buddy: self.buddy,
+            council: self.council,
             council_opt_in: self.council_opt_in,
         }
     }
@@ -129,15 +146,22 @@ pub fn run(client: &Client, cmd: MembersCmd, json: bool) -> Result<()> {
                 ]
             });
             let table = output::table(&["id", "name", "role", "team", "interests", "joined"], rows);
-            output::print_table(table, "No members match.");
+            if table.row_count() > 0 {
+                say!("{table}");
+                say!("{}", count(members.len(), "member", "members"));
+            } else {
+                say!("No members match.");
+            }
             Ok(())
         }
         MembersCmd::Add { name, fields } => {
-            let member: Member = client.post("/api/members", &fields.into_profile(Some(name)))?;
+            let saved: MemberSaved =
+                client.post("/api/members", &fields.into_profile(Some(name)))?;
+            warn(&saved.warnings);
             if json {
-                return output::json(&member);
+                return output::json(&saved);
             }
-            say!("Added {} ({})", member.name, member.id);
+            say!("Added {} ({})", saved.member.name, saved.member.id);
             Ok(())
         }
         MembersCmd::Show { member } => {
@@ -152,12 +176,13 @@ pub fn run(client: &Client, cmd: MembersCmd, json: bool) -> Result<()> {
             name,
             fields,
         } => {
-            let updated: Member =
+            let saved: MemberSaved =
                 client.patch(&member_path(&member), &fields.into_profile(name))?;
+            warn(&saved.warnings);
             if json {
-                return output::json(&updated);
+                return output::json(&saved);
             }
-            say!("Updated {} ({})", updated.name, updated.id);
+            say!("Updated {} ({})", saved.member.name, saved.member.id);
             Ok(())
         }
         MembersCmd::Remove { member } => {
@@ -169,7 +194,14 @@ pub fn run(client: &Client, cmd: MembersCmd, json: bool) -> Result<()> {
     }
 }
 
-fn member_path(key: &str) -> String {
+/// Warnings go to standard error, so `--json` output stays clean for scripts.
+pub fn warn(warnings: &[String]) {
+    for w in warnings {
+        eprintln!("guild: warning: {}", crdt_model::text::printable(w, false));
+    }
+}
+
+pub fn member_path(key: &str) -> String {
     format!("/api/members/{}", urlencode(key))
 }
 
@@ -186,12 +218,16 @@ pub fn urlencode(segment: &str) -> String {
         .collect()
 }
 
+/// A member's name for an id, or the id if they cannot be found.
+fn name_of(client: &Client, id: &str) -> String {
+    client
+        .get::<Member>(&member_path(id))
+        .map_or_else(|_| id.to_owned(), |m| m.name)
+}
+
 fn show(client: &Client, m: &Member) -> Result<()> {
     let buddy = match &m.buddy {
-        Some(id) => client
-            .get::<Member>(&member_path(id))
-            .map(|b| format!("{} ({id})", b.name))
-            .unwrap_or_else(|_| id.clone()),
+        Some(id) => format!("{} ({id})", name_of(client, id)),
         None => "-".into(),
     };
     let field = |label: &str, value: &str| {
@@ -206,21 +242,72 @@ fn show(client: &Client, m: &Member) -> Result<()> {
     field("Contact", &m.contact);
     field("Joined", &m.joined);
     field("Buddy", &buddy);
+    field("Council", m.council.label());
+    if !m.added_by.is_empty() {
+        field("Added by", &name_of(client, &m.added_by));
+    }
     if m.skills.is_empty() {
         field("Skills", "");
     } else {
         say!("Skills");
+        let mut raters = std::collections::BTreeMap::new();
         let rows = m.skills.values().map(|r| {
+            let rated_by = if r.by.is_empty() || r.by == m.id {
+                String::new()
+            } else {
+                raters
+                    .entry(r.by.clone())
+                    .or_insert_with(|| name_of(client, &r.by))
+                    .clone()
+            };
             [
                 r.name.clone(),
                 r.level().map_or("?".into(), |l| l.to_string()),
                 if r.grow { "yes".into() } else { String::new() },
+                r.updated.get(..10).unwrap_or(&r.updated).to_owned(),
+                rated_by,
             ]
         });
+        let rows: Vec<_> = rows.collect();
         say!(
             "{}",
-            output::table(&["skill", "level", "wants to grow"], rows)
+            output::table(
+                &[
+                    "skill",
+                    "level",
+                    "wants to grow",
+                    "rated",
+                    "rated for them by"
+                ],
+                rows
+            )
         );
+        print_history(m);
     }
     Ok(())
+}
+
+/// How each re-rated skill moved: "Discovery: 2026-01-10 aware -> 2026-06-02 practising".
+fn print_history(m: &Member) {
+    let mut by_skill: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for event in m.rating_history.values() {
+        let level = u8::try_from(event.level)
+            .ok()
+            .and_then(|l| crdt_model::skills::SkillLevel::try_from(l).ok())
+            .map_or("?", |l| l.label());
+        by_skill
+            .entry(event.skill.clone())
+            .or_default()
+            .push(format!(
+                "{} {level}",
+                event.at.get(..10).unwrap_or(&event.at)
+            ));
+    }
+    let moved: Vec<_> = by_skill.into_iter().filter(|(_, h)| h.len() > 1).collect();
+    if !moved.is_empty() {
+        say!("Skill history");
+        for (skill, history) in moved {
+            say!("  {skill}: {}", history.join(" -> "));
+        }
+    }
 }

@@ -99,6 +99,24 @@ fn write_stdout(text: &str, end: &str) {
     }
 }
 
+/// An error for scripts, one line on stderr: `{"error": {"code", "message", "status"?,
+/// "details"?}}`. `status` is the daemon's HTTP status when the daemon refused.
+pub fn json_error(
+    code: &str,
+    message: &str,
+    status: Option<u16>,
+    details: Option<&serde_json::Value>,
+) {
+    let mut error = serde_json::json!({ "code": code, "message": message });
+    if let Some(status) = status {
+        error["status"] = status.into();
+    }
+    if let Some(details) = details {
+        error["details"] = details.clone();
+    }
+    eprintln!("{}", serde_json::json!({ "error": error }));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

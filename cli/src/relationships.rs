@@ -9,76 +9,110 @@ use crdt_model::relationships::{PersonFields, Standing};
 use crate::client::Client;
 use crate::members::urlencode;
 use crate::output::{self, say};
+use crate::plural::count;
 
 #[derive(Subcommand)]
 pub enum RelationshipsCmd {
     /// Add someone you want to keep a relationship with (they need not be a member).
     Add {
+        /// Their name.
         name: String,
         #[command(flatten)]
         fields: Fields,
     },
     /// Everyone, with balance and when you last fed the relationship.
     List,
-    /// One person with their interactions and ledger.
-    Show { person: String },
+    /// One person: what they want, their goals, your interactions and ledger.
+    Show {
+        /// Id, id prefix, name or name prefix (case and accents ignored).
+        person: String,
+    },
     /// Change what you know about someone.
     Update {
+        /// Id, id prefix, name or name prefix.
         person: String,
+        /// New name.
         #[arg(long)]
         name: Option<String>,
         #[command(flatten)]
         fields: Fields,
     },
-    /// Log an interaction: coffee, lunch, meeting, event, call, message or other.
+    /// Log time together. Informal contact builds the strongest relationships: coffee,
+    /// lunch, breakfast, dinner, drinks, walk, social; or meeting, event, call, message, other.
     Log {
+        /// Id, id prefix, name or name prefix.
         person: String,
+        /// What you did together (see above).
         #[arg(long, default_value = "coffee")]
         kind: String,
-        /// YYYY-MM-DD [default: today]
+        /// When, YYYY-MM-DD [default: today].
         #[arg(long)]
         date: Option<String>,
+        /// What you talked about, what you learned.
         #[arg(long, default_value = "")]
         note: String,
     },
-    /// Record help you gave (a deposit in the social-capital ledger).
+    /// Record help you gave: a deposit in the social-capital ledger. Feeds the relationship.
     Deposit {
+        /// Id, id prefix, name or name prefix.
         person: String,
+        /// How much it was worth to them, 1-100.
         #[arg(long, default_value_t = 1)]
         amount: i64,
+        /// What you did for them.
         #[arg(long, default_value = "")]
         note: String,
+        /// When, YYYY-MM-DD [default: today].
         #[arg(long)]
         date: Option<String>,
     },
-    /// Record a favour you asked (a withdrawal).
+    /// Record a favour you asked: a withdrawal. It draws on the relationship and does not
+    /// count as feeding it.
     Withdraw {
+        /// Id, id prefix, name or name prefix.
         person: String,
+        /// How big a favour, 1-100.
         #[arg(long, default_value_t = 1)]
         amount: i64,
+        /// What you asked for.
         #[arg(long, default_value = "")]
         note: String,
+        /// When, YYYY-MM-DD [default: today].
         #[arg(long)]
         date: Option<String>,
     },
-    /// Relationships not fed for longer than their cadence, oldest first.
-    Due,
+    /// Relationships not fed for longer than their cadence.
+    Due {
+        /// Order: neglect (longest neglected first) or influence (high influence first).
+        #[arg(long, default_value = "neglect")]
+        by: String,
+    },
 }
 
 #[derive(Args)]
 pub struct Fields {
+    /// Their team.
     #[arg(long)]
     team: Option<String>,
+    /// Their organisation or department.
     #[arg(long)]
     organisation: Option<String>,
-    /// low, medium or high
+    /// How much their voice weighs in decisions: low, medium or high.
     #[arg(long)]
     influence: Option<String>,
+    /// What you have in common (a hobby, a past team, a shared customer).
     #[arg(long)]
     common_ground: Option<String>,
-    /// An interest; repeatable (replaces the list on update).
+    /// An interest of theirs; repeatable (replaces the list on update).
     #[arg(long = "interest")]
     interests: Vec<String>,
+    /// What they want, from you and from the work (stated or not).
+    #[arg(long)]
+    wants: Option<String>,
+    /// Their goals and their team's (a target, a launch, a promotion).
+    #[arg(long)]
+    goals: Option<String>,
+    /// Anything else worth remembering.
     #[arg(long)]
     notes: Option<String>,
     /// Keep in touch every N days [default: 30].
@@ -97,6 +131,8 @@ impl Fields {
             interests: (!self.interests.is_empty()).then_some(self.interests),
             notes: self.notes,
             cadence_days: self.cadence,
+            wants: self.wants,
+            goals: self.goals,
         }
     }
 }
@@ -145,6 +181,17 @@ pub fn run(client: &Client, cmd: RelationshipsCmd, json: bool) -> Result<()> {
                 return output::json(&detail);
             }
             print_table(std::slice::from_ref(&detail.standing), "");
+            let person = &detail.standing.person;
+            for (label, value) in [
+                ("Wants", &person.wants),
+                ("Goals", &person.goals),
+                ("Common ground", &person.common_ground),
+                ("Notes", &person.notes),
+            ] {
+                if !value.is_empty() {
+                    say!("{label}: {value}");
+                }
+            }
             for i in &detail.interactions {
                 say!("  {} {:<8} {}", i.date, i.interaction_kind, i.note);
             }
@@ -165,8 +212,8 @@ pub fn run(client: &Client, cmd: RelationshipsCmd, json: bool) -> Result<()> {
             );
             return Ok(());
         }
-        RelationshipsCmd::Due => {
-            let due: Vec<Standing> = client.get("/api/relationships/due")?;
+        RelationshipsCmd::Due { by } => {
+            let due: Vec<Standing> = client.get_query("/api/relationships/due", &[("by", &by)])?;
             if json {
                 return output::json(&due);
             }
@@ -190,9 +237,12 @@ fn print_table(people: &[Standing], empty: &str) {
             s.balance.to_string(),
             s.last_fed.clone(),
             if s.overdue_days > 0 {
-                format!("{} days overdue", s.overdue_days)
+                format!("{} overdue", count(s.overdue_days as usize, "day", "days"))
             } else {
-                format!("every {} days", s.reconnect_every_days)
+                format!(
+                    "every {}",
+                    count(s.reconnect_every_days as usize, "day", "days")
+                )
             },
         ]
     });

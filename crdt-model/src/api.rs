@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::member::Profile;
-use crate::skills::{Helper, SkillSummary};
+use crate::member::{Member, Profile};
+use crate::skills::{Helper, SkillMovement, SkillSummary, StaleRatings};
 
 /// Every error response: `{ "error": { "code", "message" } }`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -106,7 +106,7 @@ pub struct CommunitySummary {
     pub members: usize,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberRef {
     pub id: String,
     pub name: String,
@@ -121,14 +121,25 @@ pub struct DocStatus {
     pub heads: Vec<String>,
 }
 
+/// A member as added or updated, with anything worth a second look (a name already in use).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MemberSaved {
+    #[serde(flatten)]
+    pub member: Member,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateRequest {
+    /// A skill name, whatever its case and accents, or a unique prefix of one.
     pub skill: String,
     /// 0-4.
     pub level: u8,
+    /// Wants to grow it; absent keeps what the member said before.
     #[serde(default)]
-    pub grow: bool,
+    pub grow: Option<bool>,
     /// Rate on behalf of this member (someone who does not run Guild yet); default: me.
     #[serde(default)]
     pub member: Option<String>,
@@ -143,7 +154,11 @@ pub struct AddSkillRequest {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct WhoResponse {
     pub skill: String,
+    /// Practising or better, can-teach first.
     pub helpers: Vec<Helper>,
+    /// Who wants to grow it, furthest from it first: pair them with the helpers.
+    #[serde(default)]
+    pub learners: Vec<Helper>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -204,6 +219,25 @@ fn not_a_formula(cell: &str) -> String {
 pub struct StrengthsAndGaps {
     pub strengths: Vec<SkillSummary>,
     pub gaps: Vec<SkillSummary>,
+    /// The day the audit is compared with (`YYYY-MM-DD`, end of day).
+    #[serde(default)]
+    pub since: String,
+    /// True when `since` is the default (six months ago) rather than a day asked for.
+    #[serde(default)]
+    pub since_is_default: bool,
+    /// Skills whose strength changed since then, biggest change first.
+    #[serde(default)]
+    pub movement: Vec<SkillMovement>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StaleReport {
+    /// Ratings last changed before this day (`YYYY-MM-DD`) are stale.
+    pub older_than: String,
+    /// Members to nudge to re-rate, the longest-untouched first.
+    pub stale: Vec<StaleRatings>,
+    /// Members who have rated nothing yet.
+    pub never_rated: Vec<MemberRef>,
 }
 
 // ----- sessions -----
@@ -213,18 +247,78 @@ pub struct SessionView {
     pub id: String,
     pub title: String,
     pub kind: String,
+    /// RFC 3339 with the session's offset; the CLI shows it in the reader's time zone.
     pub start: String,
     pub end: String,
     pub place: String,
     pub online: String,
     pub hosts: Vec<MemberRef>,
-    pub guests: Vec<String>,
+    /// Guest speakers: the community's guests, then names typed before guests were kept
+    /// (those have an empty id).
+    pub guests: Vec<GuestRef>,
     pub description: String,
-    /// Member id -> going, maybe or not-going.
-    pub rsvps: std::collections::BTreeMap<String, String>,
+    /// Who answered, by name.
+    pub rsvps: Vec<RsvpView>,
+    /// Members who came (members only: the figures health counts).
     pub attendance: Vec<MemberRef>,
+    /// Guests who came, kept apart from members.
+    #[serde(default)]
+    pub guest_attendance: Vec<GuestRef>,
     pub notes: String,
     pub proposals: usize,
+    /// Who created it; `None` for sessions from before it was recorded.
+    #[serde(default)]
+    pub created_by: Option<MemberRef>,
+    #[serde(default)]
+    pub cancelled: Option<CancellationView>,
+    /// Rooms or tracks running in parallel (unconferences).
+    #[serde(default)]
+    pub rooms: Vec<String>,
+    /// Votes per member (unconferences); 0 means no limit.
+    #[serde(default)]
+    pub vote_budget: u64,
+    /// Scheduled slots, by time then room order.
+    #[serde(default)]
+    pub slots: Vec<SlotView>,
+    /// Slots that cannot both happen as planned (after concurrent moves), in words.
+    #[serde(default)]
+    pub clashes: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GuestRef {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub organisation: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RsvpView {
+    #[serde(flatten)]
+    pub member: MemberRef,
+    /// going, maybe or not-going.
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CancellationView {
+    pub at: String,
+    pub by: MemberRef,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SlotView {
+    /// The proposal's id.
+    pub proposal: String,
+    pub title: String,
+    pub kind: String,
+    pub by: MemberRef,
+    pub start: String,
+    pub end: String,
+    /// Empty for a session with one room.
+    pub room: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -233,6 +327,7 @@ pub struct AgendaItem {
     pub title: String,
     pub kind: String,
     pub by: MemberRef,
+    /// Votes that count (each member's earliest votes within the session's budget).
     pub votes: usize,
     pub slot: Option<crate::session::Slot>,
 }
@@ -245,18 +340,22 @@ pub struct RsvpRequest {
     pub member: Option<String>,
 }
 
+/// Who came (POST), or whose attendance entries to take back (DELETE).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AttendRequest {
-    /// Members who came (id, prefix or name); empty means me.
+    /// Members (id, prefix or name); with no guests either, empty means me.
     #[serde(default)]
     pub members: Vec<String>,
+    /// Guests (id, prefix or name) from the community's guest list.
+    #[serde(default)]
+    pub guests: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NotesRequest {
-    /// Text added at the end of the write-up.
+    /// A paragraph added at the end of the write-up.
     #[serde(default)]
     pub append: Option<String>,
     /// The whole write-up, replacing it (merged as a character diff).
@@ -270,6 +369,7 @@ pub struct ProposeRequest {
     pub title: String,
     /// talk, discussion or help.
     pub kind: String,
+    /// The presenter, if not me (a member: guests cannot propose).
     #[serde(default)]
     pub member: Option<String>,
 }
@@ -279,6 +379,7 @@ pub struct ProposeRequest {
 pub struct VoteRequest {
     /// true votes, false withdraws the vote.
     pub vote: bool,
+    /// Who votes, if not me (a member: guests cannot vote).
     #[serde(default)]
     pub member: Option<String>,
 }
@@ -286,11 +387,60 @@ pub struct VoteRequest {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleRequest {
-    /// How many of the best-voted proposals get a slot.
-    pub top: usize,
-    /// Start of the first slot, RFC 3339.
+    /// How many of the best-voted proposals get a slot [default: as many as fit]; not 0.
+    #[serde(default)]
+    pub top: Option<usize>,
+    /// Start of the first slot, as people write times (see `crdt_model::when`).
     pub from: String,
+    #[serde(default = "thirty")]
     pub minutes: u32,
+    /// The writer's time zone for `from` without an offset.
+    #[serde(default)]
+    pub tz: Option<String>,
+}
+
+fn thirty() -> u32 {
+    30
+}
+
+/// Moves a proposal's slot by hand.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoveRequest {
+    /// The new start, as people write times; a clock time alone is on the session's day.
+    pub at: String,
+    /// Length [default: the slot's current length].
+    #[serde(default)]
+    pub minutes: Option<u32>,
+    /// Room [default: the slot's current room].
+    #[serde(default)]
+    pub room: Option<String>,
+    #[serde(default)]
+    pub tz: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRequest {
+    /// true cancels, false reinstates.
+    pub cancelled: bool,
+    #[serde(default)]
+    pub reason: String,
+}
+
+// ----- guests -----
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GuestView {
+    pub id: String,
+    pub name: String,
+    pub organisation: String,
+    pub note: String,
+    pub added_by: MemberRef,
+    pub added: String,
+    /// Sessions they spoke at and came to.
+    pub spoke_at: usize,
+    pub came_to: usize,
 }
 
 // ----- council -----
@@ -319,6 +469,28 @@ pub struct CouncilView {
     pub past: Vec<TermView>,
     /// Current members who have never led.
     pub never_led: Vec<MemberRef>,
+    /// Current members by what they said about taking a turn.
+    #[serde(default)]
+    pub willing: Vec<MemberRef>,
+    #[serde(default)]
+    pub not_now: Vec<MemberRef>,
+    #[serde(default)]
+    pub not_asked: Vec<MemberRef>,
+}
+
+// ----- change log -----
+
+/// One entry of the community's change log, with names for people.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LogView {
+    pub id: String,
+    /// RFC 3339.
+    pub at: String,
+    pub by: MemberRef,
+    /// `member.removed`, `council.term_added`, `session.cancelled`, ...
+    pub action: String,
+    pub subject: String,
+    pub summary: String,
 }
 
 // ----- onboarding -----
@@ -339,6 +511,12 @@ pub struct EntryView {
     pub id: String,
     #[serde(flatten)]
     pub entry: crate::knowledge::Entry,
+    /// The name of who shared it.
+    #[serde(default)]
+    pub shared_by_name: String,
+    /// The title of the session it came from.
+    #[serde(default)]
+    pub session_title: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -346,6 +524,9 @@ pub struct QuestionView {
     pub id: String,
     #[serde(flatten)]
     pub question: crate::knowledge::Question,
+    /// Names of who asked and answered, by id; guests' names end with "(guest)".
+    #[serde(default)]
+    pub names: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -360,6 +541,9 @@ pub struct AskRequest {
 #[serde(deny_unknown_fields)]
 pub struct AnswerRequest {
     pub body: String,
+    /// A guest's answer, recorded by me: the guest (id, prefix or name).
+    #[serde(default)]
+    pub guest: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use time::Date;
 
 use crate::council::Term;
+use crate::lookup::{self, Found};
 use crate::skills::{DEFAULT_SKILLS, skill_key};
 use crate::text::{self, MAX_LINE, MAX_TEXT};
 use crate::{DocKind, GuildDoc, ModelError};
@@ -47,6 +48,54 @@ pub struct Community {
     #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
     pub log: BTreeMap<String, LogEntry>,
+    /// People from outside the community (guest speakers, suppliers, other departments),
+    /// keyed by random id. They are recorded as speakers, attendees and answerers without
+    /// becoming members: they are in no member document, so the directory, health and
+    /// council count members only. They never vote or propose.
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
+    pub guests: BTreeMap<String, Guest>,
+}
+
+/// Someone from outside the community.
+#[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+pub struct Guest {
+    pub name: String,
+    /// Where they come from: another department, a supplier, a company.
+    pub organisation: String,
+    /// Anything worth remembering: what they spoke on, how to reach them.
+    pub note: String,
+    /// Member id of who recorded them: they may change or remove the record, as stewards
+    /// may.
+    pub added_by: String,
+    /// RFC 3339.
+    pub added: String,
+    /// A tombstone, as for members: sessions and answers keep naming the guest, and a
+    /// concurrent edit does not bring them back.
+    pub removed: bool,
+}
+
+/// What a member fills in to record a guest.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewGuest {
+    pub name: String,
+    #[serde(default)]
+    pub organisation: String,
+    #[serde(default)]
+    pub note: String,
+}
+
+/// A change to a guest's record: only what is given changes.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuestChange {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub organisation: Option<String>,
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 /// One entry of the community's change log.
@@ -102,6 +151,7 @@ impl Community {
             invites: BTreeMap::new(),
             founder: String::new(),
             log: BTreeMap::new(),
+            guests: BTreeMap::new(),
         };
         for skill in DEFAULT_SKILLS {
             community.add_skill(skill)?;
@@ -114,12 +164,25 @@ impl Community {
         self.skills.values().map(|s| s.name.clone()).collect()
     }
 
-    /// The taxonomy's spelling of `name`, if the skill exists (case-insensitive).
+    /// The taxonomy's spelling of the skill `name` means: the same name whatever its case,
+    /// accents and spacing, or a unique prefix ("disc" is Discovery). An unknown name is
+    /// refused with the skills spelled like it; an ambiguous prefix with its candidates.
     pub fn resolve_skill(&self, name: &str) -> Result<String, ModelError> {
-        self.skills
-            .get(&skill_key(name))
-            .map(|s| s.name.clone())
-            .ok_or_else(|| ModelError::UnknownSkill(name.trim().to_owned()))
+        if let Some(exact) = self.skills.get(&skill_key(name)) {
+            return Ok(exact.name.clone());
+        }
+        let defs: Vec<&SkillDef> = self.skills.values().collect();
+        match lookup::find(defs.iter().copied(), name, |s| &s.name, |s| &s.name) {
+            Found::One(skill) => Ok(skill.name.clone()),
+            Found::Many(many) => Err(ModelError::AmbiguousSkill {
+                name: name.trim().to_owned(),
+                candidates: many.iter().map(|s| s.name.clone()).collect(),
+            }),
+            Found::None => Err(ModelError::UnknownSkill {
+                name: name.trim().to_owned(),
+                suggestions: lookup::did_you_mean(name, defs.iter().map(|s| s.name.as_str())),
+            }),
+        }
     }
 
     pub fn add_skill(&mut self, name: &str) -> Result<String, ModelError> {
@@ -192,6 +255,97 @@ impl Community {
         entries
     }
 
+    /// Records a guest under `id` (a fresh random id).
+    pub fn add_guest(
+        &mut self,
+        id: &str,
+        new: &NewGuest,
+        by: &str,
+        now: &str,
+    ) -> Result<Guest, ModelError> {
+        let guest = Guest {
+            name: text::required("guest name", &new.name, MAX_LINE)?,
+            organisation: text::optional("organisation", &new.organisation, MAX_LINE)?,
+            note: text::optional("note", &new.note, MAX_TEXT)?,
+            added_by: by.to_owned(),
+            added: now.to_owned(),
+            removed: false,
+        };
+        self.guests.insert(id.to_owned(), guest.clone());
+        Ok(guest)
+    }
+
+    /// Changes a current guest's record.
+    pub fn change_guest(&mut self, id: &str, change: &GuestChange) -> Result<Guest, ModelError> {
+        if change == &GuestChange::default() {
+            return Err(ModelError::Invalid {
+                field: "guest",
+                reason: "nothing to change: give a new name, organisation or note".into(),
+            });
+        }
+        let guest = self.current_guest_mut(id)?;
+        let mut next = guest.clone();
+        if let Some(name) = &change.name {
+            next.name = text::required("guest name", name, MAX_LINE)?;
+        }
+        if let Some(organisation) = &change.organisation {
+            next.organisation = text::optional("organisation", organisation, MAX_LINE)?;
+        }
+        if let Some(note) = &change.note {
+            next.note = text::optional("note", note, MAX_TEXT)?;
+        }
+        *guest = next.clone();
+        Ok(next)
+    }
+
+    /// Marks a guest removed (a tombstone).
+    pub fn remove_guest(&mut self, id: &str) -> Result<Guest, ModelError> {
+        let guest = self.current_guest_mut(id)?;
+        guest.removed = true;
+        Ok(guest.clone())
+    }
+
+    fn current_guest_mut(&mut self, id: &str) -> Result<&mut Guest, ModelError> {
+        self.guests
+            .get_mut(id)
+            .filter(|g| !g.removed)
+            .ok_or_else(|| ModelError::Invalid {
+                field: "guest",
+                reason: format!("no guest {id:?}"),
+            })
+    }
+
+    /// Current guests `key` names: the one with exactly that id; else those whose id starts
+    /// with it (4+ characters) or whose name is it; else those whose name starts with it.
+    /// Names match ignoring case and accents ("siobhan" finds "Siobhán").
+    pub fn find_guests(&self, key: &str) -> Vec<(&String, &Guest)> {
+        let key = key.trim();
+        let current = || self.guests.iter().filter(|(_, g)| !g.removed);
+        if let Some(exact) = current().find(|(id, _)| *id == key) {
+            return vec![exact];
+        }
+        let folded = text::fold(key);
+        if folded.is_empty() {
+            return Vec::new();
+        }
+        let found: Vec<_> = current()
+            .filter(|(id, g)| {
+                (key.len() >= 4 && id.starts_with(key)) || text::fold(&g.name) == folded
+            })
+            .collect();
+        if !found.is_empty() {
+            return found;
+        }
+        current()
+            .filter(|(_, g)| text::fold(&g.name).starts_with(&folded))
+            .collect()
+    }
+
+    /// A guest's name for display, removed guests included.
+    pub fn guest_name(&self, id: &str) -> Option<&str> {
+        self.guests.get(id).map(|g| g.name.as_str())
+    }
+
     /// Ids of indexed documents of one kind.
     pub fn docs_of(&self, kind: DocKind) -> impl Iterator<Item = &str> {
         self.docs
@@ -228,8 +382,23 @@ mod tests {
         assert_eq!(c.resolve_skill("user RESEARCH").unwrap(), "User research");
         assert!(matches!(
             c.resolve_skill("Juggling"),
-            Err(ModelError::UnknownSkill(_))
+            Err(ModelError::UnknownSkill { .. })
         ));
+    }
+
+    #[test]
+    fn skills_resolve_by_folded_name_and_unique_prefix() {
+        let mut c = Community::read(&new_doc()).unwrap();
+        c.add_skill("Négociation").unwrap();
+        assert_eq!(c.resolve_skill("negociation").unwrap(), "Négociation");
+        assert_eq!(c.resolve_skill("disc").unwrap(), "Discovery");
+        assert_eq!(c.resolve_skill("  user   RES").unwrap(), "User research");
+        let err = c.resolve_skill("user").unwrap_err().to_string();
+        assert!(err.contains("User focus, User research"), "{err}");
+        let err = c.resolve_skill("Discovry").unwrap_err().to_string();
+        assert!(err.contains("did you mean Discovery?"), "{err}");
+        let err = c.resolve_skill("Juggling").unwrap_err().to_string();
+        assert!(err.contains("guild skills add"), "{err}");
     }
 
     #[test]
@@ -321,6 +490,56 @@ mod tests {
             .map(|(_, e)| e.action.as_str())
             .collect();
         assert_eq!(actions, ["session.cancelled", "member.removed"]);
+    }
+
+    #[test]
+    fn guests_are_found_by_name_and_kept_apart_from_members() {
+        let mut a = new_doc();
+        let mut b = a.fork().with_actor(ActorId::from(b"b".as_slice()));
+        let priya = NewGuest {
+            name: "Priya Shah".into(),
+            organisation: "HMRC".into(),
+            note: "Spoke on pricing".into(),
+        };
+        Community::update(&mut a, |c| c.add_guest("g1", &priya, "ann", "t").map(drop)).unwrap();
+        let siobhan = NewGuest {
+            name: "Siobhán Kelly".into(),
+            ..NewGuest::default()
+        };
+        Community::update(&mut b, |c| {
+            c.add_guest("g2", &siobhan, "bob", "t").map(drop)
+        })
+        .unwrap();
+        a.merge(&mut b).unwrap();
+        let mut c = Community::read(&a).unwrap();
+        let ids = |found: Vec<(&String, &Guest)>| -> Vec<String> {
+            found.into_iter().map(|(id, _)| id.clone()).collect()
+        };
+        assert_eq!(ids(c.find_guests("siobhan")), ["g2"]);
+        assert_eq!(ids(c.find_guests("PRIYA SHAH")), ["g1"]);
+        assert_eq!(ids(c.find_guests("g1")), ["g1"]);
+        assert!(c.find_guests("nobody").is_empty());
+        assert!(c.add_guest("g3", &NewGuest::default(), "ann", "t").is_err());
+        assert!(c.change_guest("g1", &GuestChange::default()).is_err());
+        c.change_guest(
+            "g1",
+            &GuestChange {
+                organisation: Some("HM Revenue & Customs".into()),
+                ..GuestChange::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(c.guests["g1"].organisation, "HM Revenue & Customs");
+        c.remove_guest("g1").unwrap();
+        assert!(c.find_guests("priya").is_empty());
+        assert_eq!(
+            c.guest_name("g1"),
+            Some("Priya Shah"),
+            "still named where recorded"
+        );
+        assert!(c.remove_guest("g1").is_err());
+        // Guests are not members: nothing about them is in the member index.
+        assert_eq!(c.docs_of(DocKind::Member).count(), 0);
     }
 
     #[test]

@@ -17,8 +17,18 @@ pub enum ModelError {
     },
     #[error("invalid {field}: {reason}")]
     Invalid { field: &'static str, reason: String },
-    #[error("unknown skill {0:?}; add it to the community's taxonomy first (guild skills add)")]
-    UnknownSkill(String),
+    #[error("unknown skill {name:?}; {}", unknown_skill_hint(suggestions))]
+    UnknownSkill {
+        name: String,
+        /// Skills in the taxonomy spelled like it, best first.
+        suggestions: Vec<String>,
+    },
+    /// A skill name (prefix) that matches several skills.
+    #[error("{name:?} matches {} skills ({}); type more of the name", candidates.len(), candidates.join(", "))]
+    AmbiguousSkill {
+        name: String,
+        candidates: Vec<String>,
+    },
     #[error("skill {0:?} is already in the taxonomy")]
     DuplicateSkill(String),
     #[error("document is not a Guild {expected} document: {reason}")]
@@ -38,8 +48,20 @@ impl ModelError {
             Self::Empty { .. }
                 | Self::TooLong { .. }
                 | Self::Invalid { .. }
-                | Self::UnknownSkill(_)
+                | Self::UnknownSkill { .. }
+                | Self::AmbiguousSkill { .. }
                 | Self::DuplicateSkill(_)
+        )
+    }
+}
+
+fn unknown_skill_hint(suggestions: &[String]) -> String {
+    if suggestions.is_empty() {
+        "add it to the community's taxonomy first (guild skills add)".into()
+    } else {
+        format!(
+            "did you mean {}? (guild skills list shows them all)",
+            crate::lookup::join_names(suggestions, "or")
         )
     }
 }

@@ -57,8 +57,18 @@ pub struct Question {
 #[derive(Clone, Debug, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
 pub struct Answer {
     pub body: String,
+    /// Member id of who answered, or the guest id when `guest` is set.
     pub by: String,
     pub at: String,
+    /// The answer is a guest's (someone from outside the community; `by` is their id in the
+    /// community's guest list), recorded by a member.
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
+    pub guest: bool,
+    /// Member id of who recorded a guest's answer; empty for a member's own answer.
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
+    pub recorded_by: String,
 }
 
 impl GuildDoc for Knowledge {
@@ -82,6 +92,60 @@ pub struct NewEntry {
     pub session: Option<String>,
 }
 
+/// A change to an entry: only what is given changes.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntryChange {
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub body: Option<String>,
+    /// The tags, replacing the current ones.
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    /// Session id (already resolved by the caller); empty to unlink it.
+    #[serde(default)]
+    pub session: Option<String>,
+}
+
+fn entry_kind(kind: &str) -> Result<String, ModelError> {
+    let kind = kind.trim().to_lowercase();
+    if !ENTRY_KINDS.contains(&kind.as_str()) {
+        return Err(ModelError::Invalid {
+            field: "kind",
+            reason: format!("{kind:?} is not one of {}", ENTRY_KINDS.join(", ")),
+        });
+    }
+    Ok(kind)
+}
+
+fn link(url: &str) -> Result<String, ModelError> {
+    let url = text::optional("url", url, MAX_LINE)?;
+    if !url.is_empty() && !url.contains("://") {
+        return Err(ModelError::Invalid {
+            field: "url",
+            reason: format!("{url:?} is not a link like https://example.org/guide"),
+        });
+    }
+    Ok(url)
+}
+
+/// Tags, validated, duplicates (ignoring case) dropped.
+fn tags_from(list: &[String]) -> Result<Vec<String>, ModelError> {
+    let mut tags: Vec<String> = Vec::new();
+    for tag in list {
+        let tag = text::required("tag", tag, MAX_LINE)?;
+        if !tags.iter().any(|t| skill_key(t) == skill_key(&tag)) {
+            tags.push(tag);
+        }
+    }
+    Ok(tags)
+}
+
 impl Knowledge {
     pub fn new(id: &str) -> Self {
         Knowledge {
@@ -100,32 +164,9 @@ impl Knowledge {
         by: &str,
         now: &str,
     ) -> Result<(), ModelError> {
-        let kind = new
-            .kind
-            .as_deref()
-            .unwrap_or("resource")
-            .trim()
-            .to_lowercase();
-        if !ENTRY_KINDS.contains(&kind.as_str()) {
-            return Err(ModelError::Invalid {
-                field: "kind",
-                reason: format!("{kind:?} is not one of {}", ENTRY_KINDS.join(", ")),
-            });
-        }
-        let url = text::optional("url", &new.url, MAX_LINE)?;
-        if !url.is_empty() && !url.contains("://") {
-            return Err(ModelError::Invalid {
-                field: "url",
-                reason: format!("{url:?} is not a link like https://example.org/guide"),
-            });
-        }
-        let mut tags: Vec<String> = Vec::new();
-        for tag in &new.tags {
-            let tag = text::required("tag", tag, MAX_LINE)?;
-            if !tags.iter().any(|t| skill_key(t) == skill_key(&tag)) {
-                tags.push(tag);
-            }
-        }
+        let kind = entry_kind(new.kind.as_deref().unwrap_or("resource"))?;
+        let url = link(&new.url)?;
+        let tags = tags_from(&new.tags)?;
         self.entries.insert(
             id.to_owned(),
             Entry {
@@ -140,6 +181,45 @@ impl Knowledge {
             },
         );
         Ok(())
+    }
+
+    /// Changes an entry, all or nothing.
+    pub fn update_entry(&mut self, id: &str, change: &EntryChange) -> Result<Entry, ModelError> {
+        if change == &EntryChange::default() {
+            return Err(ModelError::Invalid {
+                field: "entry",
+                reason: "nothing to change: give a new title, link, body, tags, kind or session"
+                    .into(),
+            });
+        }
+        let entry = self.entries.get_mut(id).ok_or_else(|| no_entry(id))?;
+        let mut next = entry.clone();
+        if let Some(kind) = &change.kind {
+            next.entry_kind = entry_kind(kind)?;
+        }
+        if let Some(title) = &change.title {
+            next.title = text::required("title", title, MAX_LINE)?;
+        }
+        if let Some(url) = &change.url {
+            next.url = link(url)?;
+        }
+        if let Some(body) = &change.body {
+            next.body = text::optional("body", body, MAX_TEXT)?;
+        }
+        if let Some(tags) = &change.tags {
+            next.tags = tags_from(tags)?;
+        }
+        if let Some(session) = &change.session {
+            next.session = Some(session.trim().to_owned()).filter(|s| !s.is_empty());
+        }
+        *entry = next.clone();
+        Ok(next)
+    }
+
+    /// Removes an entry. The key is deleted: a concurrent edit of the entry's fields goes
+    /// into the removed entry and does not bring it back.
+    pub fn remove_entry(&mut self, id: &str) -> Result<Entry, ModelError> {
+        self.entries.remove(id).ok_or_else(|| no_entry(id))
     }
 
     pub fn ask(
@@ -172,15 +252,44 @@ impl Knowledge {
         by: &str,
         now: &str,
     ) -> Result<(), ModelError> {
-        let q = self.question_mut(question)?;
-        q.answers.insert(
-            id.to_owned(),
-            Answer {
-                body: text::required("answer", body, MAX_TEXT)?,
-                by: by.to_owned(),
-                at: now.to_owned(),
-            },
-        );
+        self.add_answer(question, id, body, now, by, None)
+    }
+
+    /// Records a guest's answer (`guest` is their id in the community's guest list),
+    /// entered by the member `recorded_by`.
+    pub fn answer_as_guest(
+        &mut self,
+        question: &str,
+        id: &str,
+        body: &str,
+        guest: &str,
+        recorded_by: &str,
+        now: &str,
+    ) -> Result<(), ModelError> {
+        self.add_answer(question, id, body, now, guest, Some(recorded_by))
+    }
+
+    /// An answer by `by`: a member, or a guest when `recorded_by` names the member who
+    /// entered it.
+    fn add_answer(
+        &mut self,
+        question: &str,
+        id: &str,
+        body: &str,
+        now: &str,
+        by: &str,
+        recorded_by: Option<&str>,
+    ) -> Result<(), ModelError> {
+        let answer = Answer {
+            body: text::required("answer", body, MAX_TEXT)?,
+            by: by.to_owned(),
+            at: now.to_owned(),
+            guest: recorded_by.is_some(),
+            recorded_by: recorded_by.unwrap_or_default().to_owned(),
+        };
+        self.question_mut(question)?
+            .answers
+            .insert(id.to_owned(), answer);
         Ok(())
     }
 
@@ -210,6 +319,13 @@ impl Knowledge {
                 field: "question",
                 reason: format!("no question {id:?}"),
             })
+    }
+}
+
+fn no_entry(id: &str) -> ModelError {
+    ModelError::Invalid {
+        field: "entry",
+        reason: format!("no entry {id:?}"),
     }
 }
 
@@ -258,6 +374,79 @@ mod tests {
         assert_eq!(k.entries["e"].tags, ["Discovery"]);
         assert!(k.entries["e"].matches("OPPORTUNITY"));
         assert!(k.entries["e"].has_tag("discovery"));
+    }
+
+    #[test]
+    fn entries_can_be_updated_and_removed() {
+        let mut k = Knowledge::new("k");
+        k.add_entry("e", &entry("Opportunity trees"), "m", "t")
+            .unwrap();
+        let before = k.clone();
+        assert!(k.update_entry("e", &EntryChange::default()).is_err());
+        let bad = EntryChange {
+            title: Some("Better title".into()),
+            url: Some("not a link".into()),
+            ..EntryChange::default()
+        };
+        assert!(k.update_entry("e", &bad).is_err());
+        assert_eq!(k, before, "all or nothing");
+        let e = k
+            .update_entry(
+                "e",
+                &EntryChange {
+                    title: Some("Opportunity solution trees".into()),
+                    tags: Some(vec!["Discovery".into(), "Product".into()]),
+                    session: Some("s1".into()),
+                    ..EntryChange::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(e.title, "Opportunity solution trees");
+        assert_eq!(e.tags, ["Discovery", "Product"]);
+        assert_eq!(e.url, "https://example.org", "unchanged");
+        assert_eq!(e.session.as_deref(), Some("s1"));
+        assert!(k.update_entry("nope", &bad).is_err());
+        k.remove_entry("e").unwrap();
+        assert!(k.entries.is_empty());
+        assert!(k.remove_entry("e").is_err());
+    }
+
+    #[test]
+    fn a_removal_wins_over_a_concurrent_edit() {
+        let mut a = AutoCommit::new().with_actor(ActorId::from(b"a".as_slice()));
+        let mut k = Knowledge::new("k");
+        k.add_entry("e", &entry("Typo'd title"), "m", "t").unwrap();
+        k.write(&mut a).unwrap();
+        let mut b = a.fork().with_actor(ActorId::from(b"b".as_slice()));
+        Knowledge::update(&mut a, |k| k.remove_entry("e").map(drop)).unwrap();
+        Knowledge::update(&mut b, |k| {
+            k.update_entry(
+                "e",
+                &EntryChange {
+                    title: Some("Fixed title".into()),
+                    ..EntryChange::default()
+                },
+            )
+            .map(drop)
+        })
+        .unwrap();
+        a.merge(&mut b).unwrap();
+        b.merge(&mut a).unwrap();
+        assert!(Knowledge::read(&a).unwrap().entries.is_empty());
+        assert!(Knowledge::read(&b).unwrap().entries.is_empty());
+    }
+
+    #[test]
+    fn a_guests_answer_is_marked_as_theirs() {
+        let mut k = Knowledge::new("k");
+        k.ask("q", "How do you price a platform?", "", "asker", "t")
+            .unwrap();
+        k.answer_as_guest("q", "a1", "Charge per team.", "g1", "m1", "t")
+            .unwrap();
+        let a = &k.questions["q"].answers["a1"];
+        assert!(a.guest);
+        assert_eq!((a.by.as_str(), a.recorded_by.as_str()), ("g1", "m1"));
+        k.accept("q", "a1", "asker").unwrap();
     }
 
     #[test]

@@ -18,8 +18,21 @@ use crate::{DocKind, GuildDoc, ModelError, when};
 pub const SCHEMA: u64 = 1;
 /// Keep in touch at least this often unless a person has their own cadence.
 pub const DEFAULT_CADENCE_DAYS: u64 = 30;
+/// Informal contact first: strong relationships are built "not by formality, but through
+/// informal connections" (coffee, lunch, drinks after work, a walk).
 pub const INTERACTION_KINDS: &[&str] = &[
-    "coffee", "lunch", "meeting", "event", "call", "message", "other",
+    "coffee",
+    "lunch",
+    "breakfast",
+    "dinner",
+    "drinks",
+    "walk",
+    "social",
+    "meeting",
+    "event",
+    "call",
+    "message",
+    "other",
 ];
 pub const INFLUENCE: &[&str] = &["low", "medium", "high"];
 
@@ -52,6 +65,14 @@ pub struct Person {
     pub cadence_days: Option<u64>,
     /// `YYYY-MM-DD`.
     pub added: String,
+    /// What they want from you and from the work (their motivations, stated or not).
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
+    pub wants: String,
+    /// Their goals and their team's (a sales target, a launch, a promotion).
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
+    pub goals: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
@@ -89,6 +110,34 @@ pub struct PersonFields {
     pub interests: Option<Vec<String>>,
     pub notes: Option<String>,
     pub cadence_days: Option<u64>,
+    #[serde(default)]
+    pub wants: Option<String>,
+    #[serde(default)]
+    pub goals: Option<String>,
+}
+
+/// How the due list is ordered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DueOrder {
+    /// Longest neglected first.
+    #[default]
+    Neglect,
+    /// High influence first, then longest neglected.
+    Influence,
+}
+
+impl DueOrder {
+    pub fn parse(input: &str) -> Result<Self, ModelError> {
+        match input.trim().to_lowercase().as_str() {
+            "neglect" | "overdue" | "oldest" => Ok(Self::Neglect),
+            "influence" => Ok(Self::Influence),
+            _ => Err(ModelError::Invalid {
+                field: "order",
+                reason: format!("{input:?} is not one of neglect, influence"),
+            }),
+        }
+    }
 }
 
 /// One person in the member's map, with where the relationship stands.
@@ -99,7 +148,8 @@ pub struct Standing {
     pub person: Person,
     /// Deposits minus withdrawals.
     pub balance: i64,
-    /// Last interaction or ledger entry, or when they were added if there is none.
+    /// Last interaction or deposit (help given), or when they were added if there is none.
+    /// A favour asked (a withdrawal) draws on the relationship; it does not feed it.
     pub last_fed: String,
     /// The cadence that applies: the person's own, else the default.
     pub reconnect_every_days: u64,
@@ -215,7 +265,7 @@ impl Relationships {
             .people
             .iter()
             .map(|(id, p)| {
-                // The last interaction or ledger entry; the day they were added if none yet.
+                // The last interaction or deposit; the day they were added if none yet.
                 let last_fed = self
                     .interactions
                     .values()
@@ -224,7 +274,7 @@ impl Relationships {
                     .chain(
                         self.ledger
                             .values()
-                            .filter(|l| l.person == *id)
+                            .filter(|l| l.person == *id && l.amount > 0)
                             .map(|l| l.date.clone()),
                     )
                     .max()
@@ -258,16 +308,22 @@ impl Relationships {
         out
     }
 
-    /// Relationships not fed for longer than their cadence, the longest-neglected first.
-    pub fn due(&self, today: Date) -> Vec<Standing> {
+    /// Relationships not fed for longer than their cadence, the longest-neglected first,
+    /// or with [`DueOrder::Influence`] the most influential first.
+    pub fn due(&self, today: Date, order: DueOrder) -> Vec<Standing> {
         let mut due: Vec<Standing> = self
             .standings(today)
             .into_iter()
             .filter(|s| s.overdue_days > 0)
             .collect();
+        let influence = |s: &Standing| INFLUENCE.iter().position(|i| *i == s.person.influence);
         due.sort_by(|a, b| {
-            a.last_fed
-                .cmp(&b.last_fed)
+            let first = match order {
+                DueOrder::Neglect => std::cmp::Ordering::Equal,
+                DueOrder::Influence => influence(b).cmp(&influence(a)),
+            };
+            first
+                .then_with(|| a.last_fed.cmp(&b.last_fed))
                 .then_with(|| a.person.name.cmp(&b.person.name))
         });
         due
@@ -305,6 +361,12 @@ fn apply(person: &mut Person, fields: &PersonFields) -> Result<(), ModelError> {
     }
     if let Some(notes) = &fields.notes {
         person.notes = text::optional("notes", notes, MAX_TEXT)?;
+    }
+    if let Some(wants) = &fields.wants {
+        person.wants = text::optional("wants", wants, MAX_TEXT)?;
+    }
+    if let Some(goals) = &fields.goals {
+        person.goals = text::optional("goals", goals, MAX_TEXT)?;
     }
     if let Some(days) = fields.cadence_days {
         if days == 0 || days > 3650 {
@@ -352,9 +414,77 @@ mod tests {
         let standings = r.standings(today);
         let p2 = standings.iter().find(|s| s.id == "p2").unwrap();
         assert_eq!(p2.balance, 2);
-        let due: Vec<_> = r.due(today).into_iter().map(|s| s.person.name).collect();
+        let due: Vec<_> = r
+            .due(today, DueOrder::Neglect)
+            .into_iter()
+            .map(|s| s.person.name)
+            .collect();
         // Support manager (last fed Sep 20) before CFO (weekly, added Nov 20); Sales lead is fine.
         assert_eq!(due, ["Support manager", "CFO"]);
+    }
+
+    // Issue 10, wrong answer 3: `relationships withdraw` (a favour asked) reset "last fed".
+    // Asking draws on the relationship; only interactions and deposits feed it.
+    #[test]
+    fn a_favour_asked_does_not_feed_the_relationship() {
+        let mut r = Relationships::new("r", "me");
+        r.add_person("p", &named("Sam"), "2026-01-01").unwrap();
+        r.log("i1", "p", "2026-02-01", "coffee", "").unwrap();
+        r.record("l1", "p", "2026-03-01", -2, "asked for an intro")
+            .unwrap();
+        let today = when::date_of("2026-03-20").unwrap();
+        let sam = &r.standings(today)[0];
+        assert_eq!(sam.last_fed, "2026-02-01");
+        assert_eq!(sam.balance, -2);
+        assert_eq!(sam.overdue_days, 17, "due since 30 days after the coffee");
+        r.record("l2", "p", "2026-03-10", 1, "reviewed their deck")
+            .unwrap();
+        assert_eq!(r.standings(today)[0].last_fed, "2026-03-10");
+    }
+
+    #[test]
+    fn due_by_influence_puts_high_influence_first() {
+        let mut r = Relationships::new("r", "me");
+        for (id, name, influence, added) in [
+            ("p1", "Low long ago", "low", "2026-01-01"),
+            ("p2", "High lately", "high", "2026-03-01"),
+            ("p3", "Medium", "medium", "2026-02-01"),
+            ("p4", "High long ago", "high", "2026-01-15"),
+        ] {
+            let mut fields = named(name);
+            fields.influence = Some(influence.into());
+            r.add_person(id, &fields, added).unwrap();
+        }
+        let today = when::date_of("2026-06-01").unwrap();
+        let names = |order| -> Vec<String> {
+            r.due(today, order)
+                .into_iter()
+                .map(|s| s.person.name)
+                .collect()
+        };
+        assert_eq!(
+            names(DueOrder::Influence),
+            ["High long ago", "High lately", "Medium", "Low long ago"]
+        );
+        assert_eq!(
+            names(DueOrder::Neglect),
+            ["Low long ago", "High long ago", "Medium", "High lately"]
+        );
+        assert!(DueOrder::parse("fame").is_err());
+    }
+
+    #[test]
+    fn what_they_want_and_their_goals_and_informal_contact() {
+        let mut r = Relationships::new("r", "me");
+        let mut fields = named("Sam");
+        fields.wants = Some("fewer escalations from big customers".into());
+        fields.goals = Some("hit the Q3 renewal target".into());
+        r.add_person("p", &fields, "2026-01-01").unwrap();
+        assert_eq!(r.people["p"].goals, "hit the Q3 renewal target");
+        for kind in ["drinks", "walk", "Breakfast"] {
+            r.log(kind, "p", "2026-02-01", kind, "").unwrap();
+        }
+        assert_eq!(r.interactions["Breakfast"].interaction_kind, "breakfast");
     }
 
     #[test]

@@ -79,3 +79,76 @@ pub fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
     fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
+
+/// Written once the daemon runs: its process id, for `guildd stop`.
+pub const PID_FILE: &str = "guildd.pid";
+
+/// Refuses a data directory that has an identity but no store: the store was deleted or
+/// lost, and starting would silently make a fresh node with the same peer id. With `fresh`
+/// (the user means to start over) the old identity is set aside, so the new node has a new
+/// peer id that no peer mistakes for the old one.
+pub fn check_store(dir: &Path, fresh: bool) -> Result<()> {
+    let key = dir.join(crate::net::identity::KEY_FILE);
+    let store = dir.join(STORE_FILE);
+    let has_store = fs::metadata(&store).is_ok_and(|m| m.len() > 0);
+    if has_store || !key.exists() {
+        return Ok(());
+    }
+    if !fresh {
+        anyhow::bail!(
+            "{} has an identity but no store ({STORE_FILE} is missing or empty): restore {STORE_FILE} from a backup, or run `guildd run --fresh` to start over with an empty store",
+            dir.display()
+        );
+    }
+    let mut aside = dir.join(format!("{}.old", crate::net::identity::KEY_FILE));
+    if aside.exists() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        aside = dir.join(format!("{}.old-{now}", crate::net::identity::KEY_FILE));
+    }
+    fs::rename(&key, &aside).with_context(|| format!("cannot move {} aside", key.display()))?;
+    Ok(())
+}
+
+pub fn write_pid(dir: &Path, pid: u32) -> Result<()> {
+    write_private(&dir.join(PID_FILE), pid.to_string().as_bytes())
+}
+
+/// The pid of the guildd running on `dir`, if the recorded one is still running.
+pub fn running_pid(dir: &Path) -> Option<i32> {
+    let pid: i32 = fs::read_to_string(dir.join(PID_FILE))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    is_guildd(pid).then_some(pid)
+}
+
+/// Whether `pid` is a live guildd process (not another program that reused the pid, not a
+/// zombie waiting for its parent).
+pub fn is_guildd(pid: i32) -> bool {
+    if cfg!(target_os = "linux") {
+        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return false;
+        };
+        // "pid (comm) state ...": comm may hold spaces and parentheses; the state follows
+        // the last ')'.
+        let Some((head, tail)) = stat.rsplit_once(')') else {
+            return false;
+        };
+        let comm = head.split_once('(').map_or("", |(_, c)| c);
+        let state = tail.trim_start().chars().next();
+        comm == "guildd" && !matches!(state, Some('Z' | 'X'))
+    } else {
+        rustix::process::Pid::from_raw(pid)
+            .is_some_and(|p| rustix::process::test_kill_process(p).is_ok())
+    }
+}
+
+/// Removes the files that say a daemon runs here (its API address and pid).
+pub fn remove_run_files(dir: &Path) {
+    for file in [ADDR_FILE, PID_FILE] {
+        let _ = fs::remove_file(dir.join(file));
+    }
+}

@@ -5,6 +5,7 @@
 pub mod api;
 mod dashboard;
 pub mod data_dir;
+pub mod metrics;
 pub mod net;
 pub mod repo;
 pub mod store;

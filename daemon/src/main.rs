@@ -1,57 +1,143 @@
 //! guildd: parse arguments, bind the daemon, wait for a signal, shut down.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod service;
+
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use guild_daemon::{Config, Daemon, data_dir};
 
 #[derive(Parser)]
 #[command(
     name = "guildd",
     version,
-    about = "The Guild daemon: your community's data, local-first"
+    about = "The Guild daemon: your community's data, local-first",
+    args_conflicts_with_subcommands = true
 )]
 struct Cli {
     #[command(subcommand)]
     command: Option<Cmd>,
     #[command(flatten)]
-    run: RunArgs,
+    run: RunCmd,
 }
 
 #[derive(Subcommand)]
 enum Cmd {
     /// Run in the foreground (the default).
-    Run(RunArgs),
+    Run(RunCmd),
     /// Start in the background and return once the API is listening.
-    Start(RunArgs),
+    Start(RunCmd),
+    /// Stop the daemon running on a data directory, cleanly.
+    Stop(DirArgs),
+    /// Run guildd as your own service: starts at login, restarts if it fails.
+    #[command(subcommand)]
+    Service(ServiceCmd),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page, or write every page (guildd, guildd-run, ...) into a directory.
+    Man {
+        /// Directory to write guildd.1 and one page per subcommand into.
+        #[arg(long, short = 'o', value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ServiceCmd {
+    /// Write the service file (systemd user unit or launchd agent), enable and start it.
+    Install {
+        #[command(flatten)]
+        run: RunArgs,
+        /// Only write the file; do not ask systemd or launchd to enable or start it.
+        #[arg(long, env = "GUILD_SERVICE_NO_ENABLE", value_parser = clap::builder::BoolishValueParser::new())]
+        no_enable: bool,
+    },
+    /// Stop and disable the service and remove its file.
+    Uninstall {
+        /// Only remove the file; do not ask systemd or launchd to stop or disable it.
+        #[arg(long, env = "GUILD_SERVICE_NO_ENABLE", value_parser = clap::builder::BoolishValueParser::new())]
+        no_disable: bool,
+    },
+    /// Whether the service is installed, enabled and running.
+    Status {
+        /// Do not ask systemd or launchd, only read the file.
+        #[arg(long, env = "GUILD_SERVICE_NO_ENABLE", value_parser = clap::builder::BoolishValueParser::new())]
+        no_ask: bool,
+    },
+}
+
+#[derive(Args, Clone)]
+struct RunCmd {
+    #[command(flatten)]
+    args: RunArgs,
+    /// Start over with an empty store and a new identity in a data directory whose store is
+    /// missing (the old identity.key is kept as identity.key.old).
+    #[arg(long)]
+    fresh: bool,
 }
 
 #[derive(Args, Clone)]
 struct RunArgs {
-    /// Data directory [default: $GUILD_DATA_DIR, else the XDG data dir]
-    #[arg(long, global = true)]
-    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    dir: DirArgs,
     /// Loopback address for the HTTP API; port 0 picks a free one.
-    #[arg(long, global = true, default_value = "127.0.0.1:0")]
+    #[arg(long, default_value = "127.0.0.1:0")]
     api_addr: SocketAddr,
     /// libp2p address to listen on for peers; repeatable; port 0 picks a free one
     /// [default: /ip4/0.0.0.0/tcp/4717 and /ip4/0.0.0.0/udp/4717/quic-v1]
-    #[arg(long = "listen", global = true, value_name = "MULTIADDR")]
+    #[arg(long = "listen", value_name = "MULTIADDR")]
     listen: Vec<libp2p::Multiaddr>,
     /// Do not discover peers on the local network (mDNS).
-    #[arg(long, global = true)]
+    #[arg(long)]
     no_mdns: bool,
+}
+
+#[derive(Args, Clone)]
+struct DirArgs {
+    /// Data directory [default: $GUILD_DATA_DIR, else the XDG data dir]
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+impl RunArgs {
+    /// The options other than the data directory, as they are typed.
+    fn options(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.api_addr.port() != 0 || self.api_addr.ip() != std::net::Ipv4Addr::LOCALHOST {
+            out.extend(["--api-addr".to_owned(), self.api_addr.to_string()]);
+        }
+        for addr in &self.listen {
+            out.extend(["--listen".to_owned(), addr.to_string()]);
+        }
+        if self.no_mdns {
+            out.push("--no-mdns".to_owned());
+        }
+        out
+    }
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        Some(Cmd::Start(args)) => start(&args),
-        Some(Cmd::Run(args)) => run(args),
+        Some(Cmd::Start(cmd)) => start(&cmd),
+        Some(Cmd::Run(cmd)) => run(cmd),
+        Some(Cmd::Stop(dir)) => stop(&dir),
+        Some(Cmd::Service(cmd)) => service(cmd),
+        Some(Cmd::Completions { shell }) => {
+            clap_complete::generate(shell, &mut Cli::command(), "guildd", &mut std::io::stdout());
+            Ok(())
+        }
+        Some(Cmd::Man { out }) => man(out.as_deref()),
         None => run(cli.run),
     };
     if let Err(e) = result {
@@ -67,7 +153,8 @@ fn one_line(e: &anyhow::Error) -> String {
         .join(": ")
 }
 
-fn run(args: RunArgs) -> Result<()> {
+fn run(cmd: RunCmd) -> Result<()> {
+    let args = cmd.args;
     let wanted = std::env::var("GUILD_LOG").unwrap_or_else(|_| "info".into());
     let mut filter = tracing_subscriber::EnvFilter::try_new(&wanted)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -79,13 +166,19 @@ fn run(args: RunArgs) -> Result<()> {
     }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // Colour only for a person at a terminal: never in guildd.log or the journal, and
+        // never when NO_COLOR is set (https://no-color.org).
+        .with_ansi(std::io::stderr().is_terminal() && !no_color())
         // By default a failed log write is reported with `eprintln!`, which panics when
         // stderr fails too: a full disk under the log file would crash request handlers.
         .log_internal_errors(false)
         .with_writer(std::io::stderr)
         .init();
+    let dir = data_dir::resolve(args.dir.data_dir)?;
+    data_dir::check_store(&dir, cmd.fresh)?;
+    guild_daemon::api::doctor::record_mdns(!args.no_mdns);
     let config = Config {
-        data_dir: data_dir::resolve(args.data_dir)?,
+        data_dir: dir.clone(),
         api_addr: args.api_addr,
         listen: if args.listen.is_empty() {
             Config::default_listen()
@@ -99,6 +192,11 @@ fn run(args: RunArgs) -> Result<()> {
         .build()?
         .block_on(async {
             let daemon = Daemon::bind(config).await?;
+            // The API address is written by `bind`; the pid lets `guildd stop` find us. A
+            // daemon that cannot write it (a full disk) still serves reads.
+            if let Err(e) = data_dir::write_pid(&dir, std::process::id()) {
+                tracing::warn!("{e:#}: `guildd stop` will not find this daemon");
+            }
             let fatal = tokio::select! {
                 signal = wait_for_signal() => {
                     signal?;
@@ -107,12 +205,21 @@ fn run(args: RunArgs) -> Result<()> {
                 why = daemon.fatal() => Some(why),
             };
             tracing::info!("shutting down");
-            daemon.shutdown().await?;
+            let stopped = daemon.shutdown().await;
+            // Nobody answers there any more: the CLI must not try.
+            data_dir::remove_run_files(&dir);
+            stopped?;
+            tracing::info!("stopped");
             match fatal {
                 Some(why) => Err(anyhow::anyhow!(why)),
                 None => Ok(()),
             }
         })
+}
+
+/// `NO_COLOR` set to anything but the empty string.
+fn no_color() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
 }
 
 async fn wait_for_signal() -> Result<()> {
@@ -127,8 +234,9 @@ async fn wait_for_signal() -> Result<()> {
 
 /// Re-runs this binary as `guildd run` in its own process group, logging to the data
 /// directory, and waits until its API is up.
-fn start(args: &RunArgs) -> Result<()> {
-    let dir = data_dir::resolve(args.data_dir.clone())?;
+fn start(cmd: &RunCmd) -> Result<()> {
+    let args = &cmd.args;
+    let dir = data_dir::resolve(args.dir.data_dir.clone())?;
     data_dir::prepare(&dir)?;
     if let Some(addr) = running_at(&dir) {
         println!(
@@ -137,6 +245,8 @@ fn start(args: &RunArgs) -> Result<()> {
         );
         return Ok(());
     }
+    // Here rather than in the child, so a refusal is printed rather than left in the log.
+    data_dir::check_store(&dir, cmd.fresh)?;
     let _ = std::fs::remove_file(dir.join(data_dir::ADDR_FILE));
     let log_path = dir.join(data_dir::LOG_FILE);
     let log = std::fs::OpenOptions::new()
@@ -150,14 +260,7 @@ fn start(args: &RunArgs) -> Result<()> {
             .arg("run")
             .arg("--data-dir")
             .arg(&dir)
-            .arg("--api-addr")
-            .arg(args.api_addr.to_string())
-            .args(
-                args.listen
-                    .iter()
-                    .flat_map(|a| ["--listen".to_string(), a.to_string()]),
-            )
-            .args(args.no_mdns.then_some("--no-mdns"))
+            .args(args.options())
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -188,6 +291,97 @@ fn start(args: &RunArgs) -> Result<()> {
         "guildd did not start within 30 s; see {}",
         log_path.display()
     )
+}
+
+/// How long `guildd stop` waits for the daemon to finish its requests and exit.
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Sends SIGTERM to the daemon recorded in the data directory and waits until it is gone.
+fn stop(dir: &DirArgs) -> Result<()> {
+    let dir = data_dir::resolve(dir.data_dir.clone())?;
+    let Some(pid) = data_dir::running_pid(&dir) else {
+        if let Some(addr) = running_at(&dir) {
+            bail!(
+                "a guildd answers at http://{addr} for {} but recorded no pid (an older guildd?); stop it with Ctrl-C or kill",
+                dir.display()
+            );
+        }
+        data_dir::remove_run_files(&dir);
+        println!("guildd is not running (data: {})", dir.display());
+        return Ok(());
+    };
+    let target = rustix::process::Pid::from_raw(pid).context("the recorded pid is not valid")?;
+    rustix::process::kill_process(target, rustix::process::Signal::TERM)
+        .with_context(|| format!("cannot signal guildd (pid {pid})"))?;
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    while data_dir::is_guildd(pid) {
+        if Instant::now() >= deadline {
+            bail!(
+                "guildd (pid {pid}) did not stop within {} s; `kill -9 {pid}` forces it (acknowledged writes are safe)",
+                STOP_TIMEOUT.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A daemon that exits cleanly removes these itself; one that did not may have left them.
+    data_dir::remove_run_files(&dir);
+    println!("guildd stopped (pid {pid}, data: {})", dir.display());
+    Ok(())
+}
+
+fn service(cmd: ServiceCmd) -> Result<()> {
+    match cmd {
+        ServiceCmd::Install { run, no_enable } => {
+            let dir = std::path::absolute(data_dir::resolve(run.dir.data_dir.clone())?)?;
+            data_dir::prepare(&dir)?;
+            let binary = std::env::current_exe().context("cannot find the guildd binary")?;
+            let unit = service::Service {
+                binary,
+                args: service::run_args(&dir, &run.options()),
+                log: Some(dir.join(data_dir::LOG_FILE)),
+            };
+            if !no_enable && running_at(&dir).is_some() {
+                // The service manager takes over the data directory.
+                stop(&run.dir)?;
+            }
+            let path = service::install(&unit, !no_enable)?;
+            if no_enable {
+                println!("wrote {} (not enabled)", path.display());
+            } else {
+                println!(
+                    "installed and started {}: guildd now starts at login",
+                    path.display()
+                );
+            }
+            Ok(())
+        }
+        ServiceCmd::Uninstall { no_disable } => {
+            match service::uninstall(!no_disable)? {
+                Some(path) => println!("removed {}", path.display()),
+                None => println!("the service is not installed"),
+            }
+            Ok(())
+        }
+        ServiceCmd::Status { no_ask } => {
+            for line in service::status(!no_ask)? {
+                println!("{line}");
+            }
+            Ok(())
+        }
+    }
+}
+
+fn man(out: Option<&Path>) -> Result<()> {
+    let command = Cli::command();
+    match out {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            clap_mangen::generate_to(command, dir)
+                .with_context(|| format!("cannot write man pages into {}", dir.display()))
+        }
+        None => Ok(clap_mangen::Man::new(command).render(&mut std::io::stdout())?),
+    }
 }
 
 /// The address of a daemon that is running on `dir`, if one accepts connections.

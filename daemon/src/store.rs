@@ -60,6 +60,9 @@ pub enum StoreError {
     Redb(#[from] redb::Error),
     #[error("could not save the change: {0}")]
     Commit(String),
+    /// The disk (or the file system holding the store) is full.
+    #[error("could not save the change: {0}")]
+    DiskFull(String),
     #[error("the storage thread has stopped")]
     Stopped,
 }
@@ -108,7 +111,15 @@ pub enum Op {
 
 struct Batch {
     ops: Vec<Op>,
-    done: oneshot::Sender<Result<(), String>>,
+    done: oneshot::Sender<Result<(), Refusal>>,
+}
+
+/// Why a batch was not committed, as its caller should read it.
+#[derive(Clone, Debug)]
+struct Refusal {
+    message: String,
+    /// It failed for lack of space (or after such a failure, until a restart).
+    disk_full: bool,
 }
 
 /// A stored document as read at start-up.
@@ -174,7 +185,11 @@ impl Store {
             .map_err(|_| StoreError::Stopped)?;
         match wait.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(message)) => Err(StoreError::Commit(message)),
+            Ok(Err(Refusal {
+                message,
+                disk_full: true,
+            })) => Err(StoreError::DiskFull(message)),
+            Ok(Err(Refusal { message, .. })) => Err(StoreError::Commit(message)),
             Err(_) => Err(StoreError::Stopped),
         }
     }
@@ -282,21 +297,27 @@ fn is_previous_io(e: &StoreError) -> bool {
 }
 
 /// A commit failure as the person who made the change should read it.
-fn commit_error(e: &StoreError) -> String {
+fn commit_error(e: &StoreError) -> Refusal {
     match io_error(e) {
         Some(io)
             if io.kind() == std::io::ErrorKind::StorageFull || io.raw_os_error() == Some(28) =>
         {
-            format!("the disk is full; free some space ({io})")
+            Refusal {
+                message: format!("the disk is full; free some space ({io})"),
+                disk_full: true,
+            }
         }
-        _ => e.to_string(),
+        _ => Refusal {
+            message: e.to_string(),
+            disk_full: false,
+        },
     }
 }
 
 fn write_loop(db: &Database, mut batches: mpsc::UnboundedReceiver<Batch>) {
     // After an I/O error redb refuses every later write (its state may no longer match the
     // file) with "previous I/O error"; say what that error was and what to do.
-    let mut first_io_error: Option<String> = None;
+    let mut first_io_error: Option<Refusal> = None;
     while let Some(first) = batches.blocking_recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -305,22 +326,29 @@ fn write_loop(db: &Database, mut batches: mpsc::UnboundedReceiver<Batch>) {
                 Err(_) => break,
             }
         }
-        let result = commit(db, &group).map_err(|e| {
-            let message = commit_error(&e);
+        let started = std::time::Instant::now();
+        let committed = commit(db, &group);
+        crate::metrics::store_commit(started.elapsed(), committed.is_ok());
+        let result = committed.map_err(|e| {
+            let refusal = commit_error(&e);
             if is_previous_io(&e) {
-                format!(
-                    "an earlier write failed ({}); nothing more can be saved until guildd is restarted",
-                    first_io_error.as_deref().unwrap_or("I/O error")
-                )
+                let first = first_io_error.as_ref();
+                Refusal {
+                    message: format!(
+                        "an earlier write failed ({}); nothing more can be saved until guildd is restarted",
+                        first.map_or("I/O error", |r| r.message.as_str())
+                    ),
+                    disk_full: first.is_some_and(|r| r.disk_full),
+                }
             } else {
                 if io_error(&e).is_some() && first_io_error.is_none() {
-                    first_io_error = Some(message.clone());
+                    first_io_error = Some(refusal.clone());
                 }
-                message
+                refusal
             }
         });
         if let Err(e) = &result {
-            tracing::error!("storage commit failed: {e}");
+            tracing::error!("storage commit failed: {}", e.message);
         }
         for batch in group {
             // The caller may have gone away (request cancelled); the write stands regardless.

@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 /// An RFC 3339 time `days` from now (negative: in the past) at `hour`:00 UTC.
-fn day(days: i64, hour: u8) -> String {
+pub(crate) fn day(days: i64, hour: u8) -> String {
     let date = (OffsetDateTime::now_utc() + time::Duration::days(days)).date();
     date.with_hms(hour, 0, 0)
         .unwrap()
@@ -20,7 +20,8 @@ fn day(days: i64, hour: u8) -> String {
         .unwrap()
 }
 
-fn date(days: i64) -> String {
+/// The calendar date `days` from now (negative: in the past), `YYYY-MM-DD`.
+pub(crate) fn date(days: i64) -> String {
     (OffsetDateTime::now_utc() + time::Duration::days(days))
         .date()
         .to_string()
@@ -31,6 +32,16 @@ fn names(list: &Value, field: &str) -> Vec<String> {
         .unwrap()
         .iter()
         .map(|v| v.pointer(field).and_then(Value::as_str).unwrap().to_owned())
+        .collect()
+}
+
+/// Attendance per past session, oldest first, from `guild health --json`.
+pub(crate) fn attended(health: &Value) -> Vec<u64> {
+    health["attendance"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["attended"].as_u64().unwrap())
         .collect()
 }
 
@@ -104,6 +115,15 @@ fn a_realistic_community_runs_on_guild() {
         "Leeds office",
     ]));
     ada.guild(&["sessions", "attend", &meetup, "Dee"]);
+    ada.guild(&[
+        "guests",
+        "add",
+        "Marty Cagan",
+        "--organisation",
+        "SVPG",
+        "--note",
+        "guest speaker",
+    ]);
     let away_day = id_of(&ada.guild_json(&[
         "sessions",
         "add",
@@ -117,7 +137,7 @@ fn a_realistic_community_runs_on_guild() {
         "--place",
         "The Mill",
         "--guest",
-        "Marty Cagan (guest speaker)",
+        "marty",
     ]));
     ada.guild(&["sessions", "attend", &away_day, "Ada", "Bea", "Cy"]);
     ada.guild(&[
@@ -311,24 +331,25 @@ fn a_realistic_community_runs_on_guild() {
     ]);
     assert!(err.contains("only the hosts"), "{err}");
 
-    // Who should lead next: never led first, then who attends; Ada and Bea have led.
-    let suggested = ada.guild_json(&["council", "suggest", "--count", "3"]);
-    assert_eq!(names(&suggested, "/name"), ["Cy", "Dee", "Eve"]);
+    // Who should lead next: never led first, then who attends; Ada and Bea have led, and
+    // Ada leads the current term, so she is never suggested.
+    let suggested = ada.guild_json(&["council", "suggest", "--count", "5"]);
+    assert_eq!(
+        names(&suggested["suggestions"], "/name"),
+        ["Cy", "Dee", "Eve", "Bea"]
+    );
+    assert_eq!(names(&suggested["leading"], "/name"), ["Ada"]);
     let council = ada.guild_json(&["council"]);
     assert_eq!(names(&council["current"], "/leads/0/name"), ["Ada"]);
 
     // Health: sessions, attendance and trend, who is active, who drifted, untaught wants.
     let health = ada.guild_json(&["health"]);
     assert_eq!(health["members"], 5);
-    let attended: Vec<u64> = health["attendance"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["attended"].as_u64().unwrap())
-        .collect();
-    assert_eq!(attended, [1, 3]);
+    assert_eq!(attended(&health), [1, 3]);
     assert_eq!(health["attendance_trend"]["direction"], "rising");
-    assert_eq!(health["active_members"], 4, "{health}"); // Ada, Bea, Cy came or contributed; Dee proposed
+    // Ada, Bea and Cy came; Dee proposed; Eve voted on the upcoming unconference.
+    assert_eq!(health["active_members"], 5, "{health}");
+    assert_eq!(health["never_came"], serde_json::json!([]));
     assert_eq!(names(&health["drifted"], "/name"), Vec::<String>::new());
     assert_eq!(health["untaught_wants"], serde_json::json!(["Roadmapping"]));
     assert_eq!(health["new_members"], 3); // Ada, Bea and Eve joined today
@@ -357,18 +378,33 @@ fn a_realistic_community_runs_on_guild() {
         .collect();
     assert_eq!(calendars.len(), 1);
     let events = &calendars[0].events;
-    assert_eq!(events.len(), 3);
+    // Three sessions, and the unconference's two scheduled slots as events of their own.
+    assert_eq!(events.len(), 5);
     let prop = |e: &ical::parser::ical::component::IcalEvent, name: &str| {
         e.properties
             .iter()
             .find(|p| p.name == name)
             .and_then(|p| p.value.clone())
     };
-    let summaries: Vec<_> = events.iter().map(|e| prop(e, "SUMMARY").unwrap()).collect();
+    let (slots, sessions): (Vec<_>, Vec<_>) =
+        events.iter().partition(|e| prop(e, "RELATED-TO").is_some());
+    let summaries: Vec<_> = sessions
+        .iter()
+        .map(|e| prop(e, "SUMMARY").unwrap())
+        .collect();
     assert_eq!(
         summaries,
         ["Spring meetup", "Away day", "Winter unconference"]
     );
+    let mut slot_titles: Vec<_> = slots.iter().map(|e| prop(e, "SUMMARY").unwrap()).collect();
+    slot_titles.sort();
+    assert_eq!(
+        slot_titles,
+        ["Help me size discovery", "Roadmaps without dates"]
+    );
+    for slot in &slots {
+        assert_eq!(prop(slot, "RELATED-TO").unwrap(), format!("{unconf}@guild"));
+    }
     for e in events {
         assert!(prop(e, "DTSTART").unwrap().ends_with('Z'));
         assert!(prop(e, "UID").unwrap().ends_with("@guild"));

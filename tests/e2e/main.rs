@@ -5,9 +5,15 @@
 mod community;
 mod crash;
 mod dashboard;
+mod doctor;
 mod hostile;
 mod mdns;
+mod metrics;
+mod ops;
+mod people;
 mod private;
 mod single_node;
 mod storage_faults;
 mod sync;
+mod transfer;
+mod unconference;

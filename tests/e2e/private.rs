@@ -104,11 +104,13 @@ fn relationships_keep_a_ledger_and_say_who_is_due() {
     assert_eq!(sam["interactions"].as_array().unwrap().len(), 1);
     assert_eq!(sam["ledger"].as_array().unwrap().len(), 2);
 
-    // Sam last fed 33 days ago (30-day cadence); Sue 20 days ago (14-day cadence); Fred was
-    // added today.
+    // Sam was last fed 35 days ago by the deposit (the favour asked 33 days ago draws on
+    // the relationship, it does not feed it: issue 10, wrong answer 3), on a 30-day
+    // cadence; Sue 20 days ago (14-day cadence); Fred was added today.
     let due = ada.guild_json(&["relationships", "due"]);
     assert_eq!(names(&due), ["Sam Sales", "Sue Support"]);
-    assert_eq!(due[0]["overdue_days"], 3);
+    assert_eq!(due[0]["last_fed"], date(-35).as_str());
+    assert_eq!(due[0]["overdue_days"], 5);
 
     // Bad input is refused and changes nothing.
     let before = ada.guild_json(&["relationships", "list"]);

@@ -195,7 +195,7 @@ fn a_full_disk_refuses_the_write_and_nothing_half_written_is_served() {
     let mut refused = None;
     for i in 0..5_000 {
         let name = format!("Squeezed {i:04} {}", "x".repeat(150));
-        let out = daemon.guild_output(&["members", "add", &name]);
+        let out = daemon.guild_output(&["members", "add", &name, "--json"]);
         if out.status.success() {
             acked.push(name);
         } else {
@@ -216,12 +216,24 @@ fn a_full_disk_refuses_the_write_and_nothing_half_written_is_served() {
         lines[lines.len().saturating_sub(20)..].join("\n")
     };
     assert_eq!(error.trim().lines().count(), 1, "{error}\n{}", log_tail());
-    assert!(error.contains("disk is full"), "{error}\n{}", log_tail());
-    // Later writes are refused too, saying why, and reads still answer.
-    let (_, again) = daemon.guild_fails(&["members", "add", "Also Refused"]);
+    // Issue 16.7: the refusal was a 500 `internal`; it is a 507 with its own code.
+    let error: Value = serde_json::from_str(error.trim()).unwrap();
+    assert_eq!(error["error"]["status"], 507, "{error}\n{}", log_tail());
+    assert_eq!(error["error"]["code"], "disk_full", "{error}");
+    let message = error["error"]["message"].as_str().unwrap();
     assert!(
-        again.contains("disk is full") || again.contains("an earlier write failed"),
-        "{again}"
+        message.contains("disk is full"),
+        "{message}\n{}",
+        log_tail()
+    );
+    // Later writes are refused too, saying why, and reads still answer.
+    let (_, again) = daemon.guild_fails(&["members", "add", "Also Refused", "--json"]);
+    let again: Value = serde_json::from_str(again.trim()).unwrap();
+    assert_eq!(again["error"]["status"], 507, "{again}");
+    let message = again["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("disk is full") || message.contains("an earlier write failed"),
+        "{message}"
     );
     let listed = names(&daemon);
     assert!(!listed.contains(&refused_name), "a refused write is served");
@@ -241,4 +253,45 @@ fn a_full_disk_refuses_the_write_and_nothing_half_written_is_served() {
     daemon.kill();
     drop(daemon);
     drop(mount);
+}
+
+// Issue 16.4: with guild.redb gone but identity.key and api-token kept, the daemon started
+// as a fresh node with the same peer id, no community and no warning.
+#[test]
+fn an_identity_without_its_store_refuses_to_start_until_told_to_start_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = Daemon::start(dir.path());
+    daemon.guild(&["init", "--community", "Lost", "--name", "Ada"]);
+    let old_peer = daemon.guild_json(&["status"])["peer_id"].clone();
+    daemon.kill();
+    std::fs::remove_file(dir.path().join("guild.redb")).unwrap();
+
+    let line = start_fails(dir.path());
+    eprintln!("STORAGE (store deleted): {line}");
+    assert!(line.contains("has an identity but no store"), "{line}");
+    assert!(line.contains("restore guild.redb"), "{line}");
+    assert!(line.contains("guildd run --fresh"), "{line}");
+    // Refused again at the next try: nothing was created meanwhile.
+    assert!(!dir.path().join("guild.redb").exists());
+    assert!(start_fails(dir.path()).contains("no store"));
+
+    // Starting over on purpose: an empty store and a new peer id.
+    let out = Command::new(bin("guildd"))
+        .args(["start", "--fresh", "--no-mdns", "--data-dir"])
+        .arg(dir.path())
+        .arg("--listen")
+        .arg(format!("/ip4/127.0.0.1/tcp/{}", free_port()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let status = daemon.guild_json(&["status"]);
+    assert!(status["community"].is_null(), "{status}");
+    assert_ne!(status["peer_id"], old_peer);
+    assert!(dir.path().join("identity.key.old").exists());
+    let out = Command::new(bin("guildd"))
+        .args(["stop", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
 }

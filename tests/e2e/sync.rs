@@ -44,6 +44,20 @@ fn member_names(daemon: &Daemon) -> Vec<String> {
 fn three_daemons_converge_after_offline_edits() {
     let (_dirs, mut d) = community(3);
     d[0].guild(&["members", "add", "Grace Hopper", "--team", "Platform"]);
+    // Members 1 and 2 edit Grace's profile below: only Grace, who added her, or a steward
+    // may, so they lead the current council term (which makes them the stewards).
+    d[0].guild(&[
+        "council",
+        "add-term",
+        "--start",
+        &crate::community::date(-1),
+        "--end",
+        &crate::community::date(60),
+        "--lead",
+        "Member 1",
+        "--lead",
+        "Member 2",
+    ]);
     wait_converged(&[&d[0], &d[1], &d[2]]);
     assert_eq!(
         member_names(&d[2]),

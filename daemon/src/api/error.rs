@@ -1,19 +1,37 @@
-//! One error type for every route, rendered as `{ "error": { "code", "message" } }`.
+//! One error type for every route, rendered as `{ "error": { "code", "message" } }` (plus
+//! `details` where a route has more to say, such as the rows an import refused).
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use crdt_model::ModelError;
-use crdt_model::api::{ErrorBody, ErrorDetail};
+use serde::Serialize;
 
 use crate::repo::RepoError;
+use crate::store::StoreError;
 
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Machine-readable detail for scripts, e.g. an import's report.
+    pub details: Option<serde_json::Value>,
+}
+
+/// The wire shape: `crdt_model::api::ErrorBody`, with `details` when there are some.
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Detail<'a>,
+}
+
+#[derive(Serialize)]
+struct Detail<'a> {
+    code: &'a str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<&'a serde_json::Value>,
 }
 
 impl ApiError {
@@ -22,7 +40,13 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            details: None,
         }
+    }
+
+    pub fn with_details(mut self, details: impl Serialize) -> Self {
+        self.details = serde_json::to_value(details).ok();
+        self
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -55,10 +79,11 @@ impl IntoResponse for ApiError {
         if self.status.is_server_error() {
             tracing::error!("{}", self.message);
         }
-        let body = ErrorBody {
-            error: ErrorDetail {
-                code: self.code.to_owned(),
-                message: self.message,
+        let body = Body {
+            error: Detail {
+                code: self.code,
+                message: &self.message,
+                details: self.details.as_ref(),
             },
         };
         (self.status, Json(body)).into_response()
@@ -80,6 +105,10 @@ impl From<RepoError> for ApiError {
         match e {
             RepoError::Missing(_) => Self::not_found(e.to_string()),
             RepoError::Exists(_) => Self::conflict(e.to_string()),
+            // 507, so scripts can tell "free some space" from a bug.
+            RepoError::Store(StoreError::DiskFull(_)) => {
+                Self::new(StatusCode::INSUFFICIENT_STORAGE, "disk_full", e.to_string())
+            }
             _ => Self::internal(e.to_string()),
         }
     }

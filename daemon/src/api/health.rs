@@ -4,10 +4,24 @@ use axum::extract::State;
 use crdt_model::api::NewStarter;
 use crdt_model::health::{self, ACTIVE_DAYS, HealthReport};
 
-use super::error::{ApiJson, ApiResult};
+use serde::Deserialize;
+
+use super::error::{ApiJson, ApiQuery, ApiResult};
+use super::skills::audit_since;
 use super::state::{AppState, clock};
 
-pub async fn report(State(state): State<AppState>) -> ApiResult<HealthReport> {
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthQuery {
+    /// `YYYY-MM-DD`: compare the skills audit with how it stood then [default: 6 months ago].
+    since: Option<String>,
+}
+
+pub async fn report(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<HealthQuery>,
+) -> ApiResult<HealthReport> {
+    let (since, _) = audit_since(query.since.as_deref())?;
     let community = state.community().await?;
     let members = state.members(false).await?;
     let sessions = state.sessions().await?;
@@ -19,6 +33,7 @@ pub async fn report(State(state): State<AppState>) -> ApiResult<HealthReport> {
         &knowledge,
         &community.skill_names(),
         today,
+        since,
     )))
 }
 

@@ -1,15 +1,18 @@
 //! Knowledge: resources, guidelines and rituals; questions and answers.
 
+use std::collections::BTreeMap;
+
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use crdt_model::api::{AcceptRequest, AnswerRequest, AskRequest, EntryView, QuestionView};
 use crdt_model::community::Community;
-use crdt_model::knowledge::{Knowledge, NewEntry};
+use crdt_model::knowledge::{Entry, EntryChange, Knowledge, NewEntry, Question};
 use crdt_model::{DocKind, GuildDoc, ModelError};
 use serde::Deserialize;
 
 use super::error::{ApiError, ApiJson, ApiQuery, ApiResult};
-use super::state::{AppState, new_id, now};
+use super::state::{AppState, log_change, new_id, now};
+use super::{allowed, guests};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -23,6 +26,7 @@ pub async fn list(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> ApiResult<Vec<EntryView>> {
+    let names = Names::read(&state).await?;
     let mut out: Vec<EntryView> = state
         .knowledge()
         .await?
@@ -36,10 +40,127 @@ pub async fn list(
                 .as_ref()
                 .is_none_or(|k| e.entry_kind == k.to_lowercase())
         })
-        .map(|(id, entry)| EntryView { id, entry })
+        .map(|(id, entry)| names.entry(id, entry))
         .collect();
     out.sort_by(|a, b| b.entry.at.cmp(&a.entry.at).then_with(|| a.id.cmp(&b.id)));
     Ok(ApiJson(out))
+}
+
+pub async fn show(State(state): State<AppState>, Path(key): Path<String>) -> ApiResult<EntryView> {
+    let (id, entry) = resolve_entry(&state, &key).await?;
+    Ok(ApiJson(Names::read(&state).await?.entry(id, entry)))
+}
+
+/// Changes an entry: who shared it, or a steward.
+pub async fn update(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    ApiJson(mut change): ApiJson<EntryChange>,
+) -> ApiResult<EntryView> {
+    let (id, current) = resolve_entry(&state, &key).await?;
+    allowed::owner_or_steward(
+        &state,
+        &[&current.shared_by],
+        "who shared it",
+        None,
+        &format!("change {:?}", current.title),
+    )
+    .await?;
+    if let Some(session) = change.session.as_deref().filter(|s| !s.trim().is_empty()) {
+        change.session = Some(state.resolve_session(session).await?.id);
+    }
+    let entry = change_doc_with(&state, &id, None, |k| k.update_entry(&id, &change)).await?;
+    Ok(ApiJson(Names::read(&state).await?.entry(id, entry)))
+}
+
+/// Removes an entry: who shared it, or a steward. Logged.
+pub async fn remove(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let (id, current) = resolve_entry(&state, &key).await?;
+    let me = allowed::owner_or_steward(
+        &state,
+        &[&current.shared_by],
+        "who shared it",
+        None,
+        &format!("remove {:?}", current.title),
+    )
+    .await?;
+    let log = (
+        me,
+        format!("removed {:?} from the knowledge base", current.title),
+    );
+    change_doc_with(&state, &id, Some(log), |k| k.remove_entry(&id).map(drop)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// An entry by id, unique id prefix (4+ characters) or unique title (prefix), ignoring
+/// case and accents.
+async fn resolve_entry(state: &AppState, key: &str) -> Result<(String, Entry), ApiError> {
+    let key = key.trim();
+    let entries: Vec<(String, Entry)> = state
+        .knowledge()
+        .await?
+        .into_iter()
+        .flat_map(|k| k.entries.into_iter())
+        .collect();
+    if let Some(exact) = entries.iter().find(|(id, _)| id == key) {
+        return Ok(exact.clone());
+    }
+    let folded = crdt_model::text::fold(key);
+    let mut found: Vec<&(String, Entry)> = entries
+        .iter()
+        .filter(|(id, e)| {
+            (key.len() >= 4 && id.starts_with(key)) || crdt_model::text::fold(&e.title) == folded
+        })
+        .collect();
+    if found.is_empty() && !folded.is_empty() {
+        found = entries
+            .iter()
+            .filter(|(_, e)| crdt_model::text::fold(&e.title).starts_with(&folded))
+            .collect();
+    }
+    match found.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(ApiError::not_found(format!("no knowledge entry {key:?}"))),
+        many => Err(ApiError::conflict(format!(
+            "{key:?} matches {} entries; use the id",
+            many.len()
+        ))),
+    }
+}
+
+/// Changes the knowledge document that holds `entry` (there may be two after a merge of
+/// two communities' first entries), logging `log` (who, summary) in the same transaction.
+async fn change_doc_with<R>(
+    state: &AppState,
+    entry: &str,
+    log: Option<(String, String)>,
+    edit: impl FnOnce(&mut Knowledge) -> Result<R, ModelError>,
+) -> Result<R, ApiError> {
+    let doc_id = state
+        .knowledge()
+        .await?
+        .into_iter()
+        .find(|k| k.entries.contains_key(entry))
+        .map(|k| k.id)
+        .ok_or_else(|| ApiError::not_found(format!("no knowledge entry {entry:?}")))?;
+    let community_id = state.community_id()?;
+    let mut tx = state.repo.begin(&[&community_id, &doc_id]).await;
+    let result = Knowledge::update(tx.doc(&doc_id)?, edit)?;
+    if let Some((by, summary)) = log {
+        log_change(
+            &mut tx,
+            &community_id,
+            &by,
+            "knowledge.removed",
+            entry,
+            summary,
+        )?;
+    }
+    tx.commit().await?;
+    Ok(result)
 }
 
 /// Changes the community's knowledge document, creating it if the community has none yet.
@@ -94,16 +215,18 @@ pub async fn add(
         Ok(k.entries[&id].clone())
     })
     .await?;
-    Ok((StatusCode::CREATED, ApiJson(EntryView { id, entry })))
+    let view = Names::read(&state).await?.entry(id, entry);
+    Ok((StatusCode::CREATED, ApiJson(view)))
 }
 
 pub async fn questions(State(state): State<AppState>) -> ApiResult<Vec<QuestionView>> {
+    let names = Names::read(&state).await?;
     let mut out: Vec<QuestionView> = state
         .knowledge()
         .await?
         .into_iter()
         .flat_map(|k| k.questions.into_iter())
-        .map(|(id, question)| QuestionView { id, question })
+        .map(|(id, question)| names.question(id, question))
         .collect();
     out.sort_by(|a, b| {
         b.question
@@ -126,7 +249,8 @@ pub async fn ask(
         Ok(k.questions[&id].clone())
     })
     .await?;
-    Ok((StatusCode::CREATED, ApiJson(QuestionView { id, question })))
+    let view = Names::read(&state).await?.question(id, question);
+    Ok((StatusCode::CREATED, ApiJson(view)))
 }
 
 /// A question by id, id prefix or title prefix, case-insensitive.
@@ -159,21 +283,23 @@ pub async fn answer(
     ApiJson(req): ApiJson<AnswerRequest>,
 ) -> Result<(StatusCode, ApiJson<QuestionView>), ApiError> {
     let me = state.acting_member(None).await?;
+    let guest = match req.guest.as_deref() {
+        Some(key) => Some(guests::resolve(&state, key).await?.0),
+        None => None,
+    };
     let question = resolve_question(&state, &key).await?;
     let (now, _) = now();
     let id = new_id();
     let q = change(&state, |k| {
-        k.answer(&question, &id, &req.body, &me.id, &now)?;
+        match &guest {
+            Some(guest) => k.answer_as_guest(&question, &id, &req.body, guest, &me.id, &now)?,
+            None => k.answer(&question, &id, &req.body, &me.id, &now)?,
+        }
         Ok(k.questions[&question].clone())
     })
     .await?;
-    Ok((
-        StatusCode::CREATED,
-        ApiJson(QuestionView {
-            id: question,
-            question: q,
-        }),
-    ))
+    let view = Names::read(&state).await?.question(question, q);
+    Ok((StatusCode::CREATED, ApiJson(view)))
 }
 
 pub async fn accept(
@@ -198,8 +324,70 @@ pub async fn accept(
         Ok(k.questions[&question].clone())
     })
     .await?;
-    Ok(ApiJson(QuestionView {
-        id: question,
-        question: q,
-    }))
+    Ok(ApiJson(Names::read(&state).await?.question(question, q)))
+}
+
+/// Names for the people in entries and questions: members, and guests marked as such.
+struct Names {
+    members: BTreeMap<String, String>,
+    community: std::sync::Arc<Community>,
+    sessions: BTreeMap<String, String>,
+}
+
+impl Names {
+    async fn read(state: &AppState) -> Result<Self, ApiError> {
+        Ok(Self {
+            members: state
+                .members(true)
+                .await?
+                .into_iter()
+                .map(|m| (m.id, m.name))
+                .collect(),
+            community: state.community().await?,
+            sessions: state
+                .sessions()
+                .await?
+                .into_iter()
+                .map(|s| (s.id, s.title))
+                .collect(),
+        })
+    }
+
+    fn member(&self, id: &str) -> String {
+        self.members
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| id.to_owned())
+    }
+
+    fn entry(&self, id: String, entry: Entry) -> EntryView {
+        EntryView {
+            shared_by_name: self.member(&entry.shared_by),
+            session_title: entry
+                .session
+                .as_ref()
+                .and_then(|s| self.sessions.get(s).cloned()),
+            id,
+            entry,
+        }
+    }
+
+    fn question(&self, id: String, question: Question) -> QuestionView {
+        let mut names = BTreeMap::new();
+        names.insert(question.asked_by.clone(), self.member(&question.asked_by));
+        for a in question.answers.values() {
+            let name = if a.guest {
+                let guest = self.community.guest_name(&a.by).unwrap_or(&a.by);
+                format!("{guest} (guest)")
+            } else {
+                self.member(&a.by)
+            };
+            names.insert(a.by.clone(), name);
+        }
+        QuestionView {
+            id,
+            question,
+            names,
+        }
+    }
 }

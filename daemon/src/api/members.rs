@@ -1,14 +1,19 @@
 //! The member directory.
+//!
+//! Who may do what: any member may add someone; a member's profile may be changed by the
+//! member, by a steward, and by whoever added them while they do not run Guild themselves;
+//! only stewards remove members, and every removal goes into the change log.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use crdt_model::api::MemberSaved;
 use crdt_model::community::Community;
 use crdt_model::member::{Member, Profile};
-use crdt_model::{DocKind, GuildDoc};
+use crdt_model::{DocKind, GuildDoc, text};
 use serde::Deserialize;
 
 use super::error::{ApiError, ApiJson, ApiQuery, ApiResult};
-use super::state::{AppState, new_id, now};
+use super::state::{AppState, log_change, new_id, now};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -21,12 +26,12 @@ pub async fn list(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> ApiResult<Vec<Member>> {
-    let team = query.team.map(|t| t.trim().to_lowercase());
+    let team = query.team.as_deref().map(text::fold);
     let members = state
         .members(false)
         .await?
         .into_iter()
-        .filter(|m| team.as_ref().is_none_or(|t| &m.team.to_lowercase() == t))
+        .filter(|m| team.as_ref().is_none_or(|t| &text::fold(&m.team) == t))
         .filter(|m| query.interest.as_ref().is_none_or(|i| m.has_interest(i)))
         .collect();
     Ok(ApiJson(members))
@@ -39,12 +44,15 @@ pub async fn show(State(state): State<AppState>, Path(key): Path<String>) -> Api
 pub async fn add(
     State(state): State<AppState>,
     ApiJson(mut profile): ApiJson<Profile>,
-) -> Result<(StatusCode, ApiJson<Member>), ApiError> {
+) -> Result<(StatusCode, ApiJson<MemberSaved>), ApiError> {
     let community_id = state.community_id()?;
+    let me = state.me()?;
     let (_, today) = now();
     resolve_buddy(&state, &mut profile).await?;
     let id = new_id();
-    let member = Member::new(&id, &profile, &today)?;
+    let mut member = Member::new(&id, &profile, &today)?;
+    member.added_by = me;
+    let warnings = name_in_use(&state, &member).await?;
 
     let mut tx = state.repo.begin(&[&community_id]).await;
     Community::update(tx.doc(&community_id)?, |c| {
@@ -53,23 +61,36 @@ pub async fn add(
     })?;
     member.write(tx.create(&id)?)?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, ApiJson(member)))
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(MemberSaved { member, warnings }),
+    ))
 }
 
 pub async fn update(
     State(state): State<AppState>,
     Path(key): Path<String>,
     ApiJson(mut profile): ApiJson<Profile>,
-) -> ApiResult<Member> {
-    let id = state.resolve_member(&key).await?.id;
+) -> ApiResult<MemberSaved> {
+    let target = state.resolve_member(&key).await?;
+    state.require_editor(&target, "change").await?;
     resolve_buddy(&state, &mut profile).await?;
+    // Validate before writing, so a refused change writes nothing at all.
+    let mut preview = target.clone();
+    preview.apply(&profile)?;
+    let warnings = if preview.name == target.name {
+        Vec::new()
+    } else {
+        name_in_use(&state, &preview).await?
+    };
+    let id = target.id;
     let mut tx = state.repo.begin(&[&id]).await;
     let member = Member::update(tx.doc(&id)?, |m| {
         m.apply(&profile)?;
         Ok(m.clone())
     })?;
     tx.commit().await?;
-    Ok(ApiJson(member))
+    Ok(ApiJson(MemberSaved { member, warnings }))
 }
 
 pub async fn remove(
@@ -77,18 +98,56 @@ pub async fn remove(
     Path(key): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let member = state.resolve_member(&key).await?;
-    if state.identity().me.as_deref() == Some(member.id.as_str()) {
+    let me = state.require_steward("remove members").await?;
+    if me == member.id {
         return Err(ApiError::conflict(
-            "you cannot remove yourself; another member can remove you",
+            "you cannot remove yourself; another steward can remove you",
         ));
     }
-    let mut tx = state.repo.begin(&[&member.id]).await;
+    let community_id = state.community_id()?;
+    let mut tx = state.repo.begin(&[&community_id, &member.id]).await;
     Member::update(tx.doc(&member.id)?, |m| {
         m.removed = true;
         Ok(())
     })?;
+    log_change(
+        &mut tx,
+        &community_id,
+        &me,
+        "member.removed",
+        &member.id,
+        format!("removed {}", member.name),
+    )?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A warning when someone else in the directory already goes by `member`'s name (whatever
+/// its case and accents): two "Sam Lee"s are fine, but whoever types the name next should
+/// know to use an id or a fuller name.
+async fn name_in_use(state: &AppState, member: &Member) -> Result<Vec<String>, ApiError> {
+    let name = text::fold(&member.name);
+    let others: Vec<Member> = state
+        .members(false)
+        .await?
+        .into_iter()
+        .filter(|m| m.id != member.id && text::fold(&m.name) == name)
+        .collect();
+    Ok(others
+        .iter()
+        .map(|other| {
+            format!(
+                "{} (id {}) is already called {:?}; tell them apart by id or a fuller name",
+                if others.len() == 1 {
+                    "another member"
+                } else {
+                    "a member"
+                },
+                other.id,
+                other.name
+            )
+        })
+        .collect())
 }
 
 /// The buddy may be given as id, id prefix or name; store the id of a current member.

@@ -4,10 +4,12 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use crdt_model::api::{LedgerRequest, LogRequest, PersonDetail};
-use crdt_model::relationships::{PersonFields, Relationships, Standing};
+use crdt_model::lookup::{self, Found};
+use crdt_model::relationships::{DueOrder, Person, PersonFields, Relationships, Standing};
 use crdt_model::{GuildDoc, ModelError};
+use serde::Deserialize;
 
-use super::error::{ApiError, ApiJson, ApiResult};
+use super::error::{ApiError, ApiJson, ApiQuery, ApiResult};
 use super::state::{AppState, clock, new_id, now};
 
 use crate::net::META_PRIVATE_DOC;
@@ -60,33 +62,22 @@ async fn change<R>(
     Ok(result)
 }
 
-/// A person by id, id prefix or name prefix, case-insensitive.
+/// A person by id, unique id prefix, name or unique name prefix, whatever the case and
+/// accents.
 fn resolve(r: &Relationships, key: &str) -> Result<String, ApiError> {
-    let lower = key.trim().to_lowercase();
-    let found: Vec<&String> = r
-        .people
-        .iter()
-        .filter(|(id, p)| {
-            *id == key
-                || (key.len() >= 4 && id.starts_with(key))
-                || p.name.to_lowercase().starts_with(&lower)
-        })
-        .map(|(id, _)| id)
-        .collect();
-    if let Some(exact) = r
-        .people
-        .iter()
-        .find(|(_, p)| p.name.to_lowercase() == lower)
-    {
-        return Ok(exact.0.clone());
-    }
-    match found.as_slice() {
-        [one] => Ok((*one).clone()),
-        [] => Err(ApiError::not_found(format!(
+    let people: Vec<(&String, &Person)> = r.people.iter().collect();
+    match lookup::find(&people, key, |(id, _)| id, |(_, p)| &p.name) {
+        Found::One((id, _)) => Ok((*id).clone()),
+        Found::None => Err(ApiError::not_found(format!(
             "no person {key:?} in your relationships"
         ))),
-        _ => Err(ApiError::conflict(format!(
-            "{key:?} matches several people; use the id"
+        Found::Many(many) => Err(ApiError::conflict(format!(
+            "{key:?} matches {} people ({}); use the id",
+            many.len(),
+            many.iter()
+                .map(|(id, p)| format!("{id} {}", p.name))
+                .collect::<Vec<_>>()
+                .join(", ")
         ))),
     }
 }
@@ -102,8 +93,22 @@ pub async fn list(State(state): State<AppState>) -> ApiResult<Vec<Standing>> {
     Ok(ApiJson(read(&state).await?.standings(today())))
 }
 
-pub async fn due(State(state): State<AppState>) -> ApiResult<Vec<Standing>> {
-    Ok(ApiJson(read(&state).await?.due(today())))
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DueQuery {
+    /// `neglect` (longest neglected first, the default) or `influence` (high first).
+    by: Option<String>,
+}
+
+pub async fn due(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<DueQuery>,
+) -> ApiResult<Vec<Standing>> {
+    let order = match query.by.as_deref() {
+        Some(by) => DueOrder::parse(by)?,
+        None => DueOrder::default(),
+    };
+    Ok(ApiJson(read(&state).await?.due(today(), order)))
 }
 
 pub async fn add(

@@ -1,20 +1,27 @@
 //! Sessions, RSVPs, attendance, write-ups, unconference agendas and the iCalendar export.
+//!
+//! Who may do what is enforced here (see `allowed`): hosts, the creator and stewards change
+//! and cancel a session, schedule and move its slots; the author of a proposal (or who
+//! entered it) withdraws it; a member takes back their own attendance, or one they recorded.
+
+use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use crdt_model::api::{
-    AgendaItem, AttendRequest, NotesRequest, ProposeRequest, RsvpRequest, ScheduleRequest,
-    SessionView, VoteRequest,
+    AgendaItem, AttendRequest, CancelRequest, CancellationView, MemberRef, MoveRequest,
+    NotesRequest, ProposeRequest, RsvpRequest, RsvpView, ScheduleRequest, SessionView, SlotView,
+    VoteRequest,
 };
 use crdt_model::community::Community;
-use crdt_model::session::{NewSession, Session};
-use crdt_model::{DocKind, GuildDoc, ModelError};
+use crdt_model::session::{NewSession, Session, SessionChange};
+use crdt_model::{DocKind, GuildDoc, ModelError, when};
 use serde::Deserialize;
 
 use super::error::{ApiError, ApiJson, ApiQuery, ApiResult};
-use super::ics;
-use super::state::{AppState, clock, new_id, now};
+use super::state::{AppState, clock, log_change, new_id, now};
+use super::{allowed, guests, ics};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,10 +45,15 @@ pub async fn list(
             )));
         }
     };
-    let mut views = Vec::new();
-    for session in state.sessions().await?.iter().filter(|s| keep(s, now)) {
-        views.push(view(&state, session).await?);
-    }
+    let names = Names::read(&state).await?;
+    let community = state.community().await?;
+    let views = state
+        .sessions()
+        .await?
+        .iter()
+        .filter(|s| keep(s, now))
+        .map(|s| view(&names, &community, s))
+        .collect();
     Ok(ApiJson(views))
 }
 
@@ -50,7 +62,7 @@ pub async fn show(
     Path(key): Path<String>,
 ) -> ApiResult<SessionView> {
     let session = state.resolve_session(&key).await?;
-    Ok(ApiJson(view(&state, &session).await?))
+    Ok(ApiJson(view_of(&state, &session).await?))
 }
 
 pub async fn add(
@@ -58,16 +70,19 @@ pub async fn add(
     ApiJson(mut new): ApiJson<NewSession>,
 ) -> Result<(StatusCode, ApiJson<SessionView>), ApiError> {
     let community_id = state.community_id()?;
+    let me = state.acting_member(None).await?.id;
     let mut hosts = Vec::new();
     for host in &new.hosts {
         hosts.push(state.acting_member(Some(host)).await?.id);
     }
     if hosts.is_empty() {
-        hosts.push(state.me()?);
+        hosts.push(me.clone());
     }
     new.hosts = hosts;
+    new.guests = guests::resolve_all(&state, &new.guests).await?;
     let id = new_id();
-    let session = Session::new(&id, &new)?;
+    let mut session = Session::new(&id, &new)?;
+    session.created_by = me;
     let mut tx = state.repo.begin(&[&community_id]).await;
     Community::update(tx.doc(&community_id)?, |c| {
         c.index(&id, DocKind::Session);
@@ -75,23 +90,159 @@ pub async fn add(
     })?;
     session.write(tx.create(&id)?)?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, ApiJson(view(&state, &session).await?)))
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(view_of(&state, &session).await?),
+    ))
 }
 
-/// Reads the session, lets `edit` change it, commits, returns the new view.
+/// A change-log entry to write with a change, in the same transaction.
+struct Logged {
+    action: &'static str,
+    summary: String,
+}
+
+/// Reads the session `id`, lets `edit` change it, records `log` if given, commits; returns
+/// the session as written.
 async fn change<R>(
     state: &AppState,
-    key: &str,
+    id: &str,
+    log: Option<Logged>,
     edit: impl FnOnce(&mut Session) -> Result<R, ModelError>,
 ) -> Result<(Session, R), ApiError> {
-    let id = state.resolve_session(key).await?.id;
-    let mut tx = state.repo.begin(&[&id]).await;
-    let (session, result) = Session::update(tx.doc(&id)?, |s| {
+    let community_id = state.community_id()?;
+    let locked: Vec<&str> = if log.is_some() {
+        vec![&community_id, id]
+    } else {
+        vec![id]
+    };
+    let mut tx = state.repo.begin(&locked).await;
+    let (session, result) = Session::update(tx.doc(id)?, |s| {
         let r = edit(s)?;
         Ok((s.clone(), r))
     })?;
+    if let Some(log) = log {
+        let me = state.me()?;
+        log_change(&mut tx, &community_id, &me, log.action, id, log.summary)?;
+    }
     tx.commit().await?;
     Ok((session, result))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    ApiJson(mut req): ApiJson<SessionChange>,
+) -> ApiResult<SessionView> {
+    let current = state.resolve_session(&key).await?;
+    allowed::change_session(&state, &current, &format!("change {:?}", current.title)).await?;
+    let mut added = Vec::new();
+    for host in &req.add_hosts {
+        added.push(state.acting_member(Some(host)).await?);
+    }
+    let mut removed = Vec::new();
+    for host in &req.remove_hosts {
+        removed.push(host_id(&state, &current, host).await?);
+    }
+    req.add_hosts = added.iter().map(|m| m.id.clone()).collect();
+    req.remove_hosts = removed.iter().map(|(id, _)| id.clone()).collect();
+    req.add_guests = guests::resolve_all(&state, &req.add_guests).await?;
+    let mut remove_guests = Vec::new();
+    for guest in &req.remove_guests {
+        // A guest from the list, or a name typed before guests were kept.
+        remove_guests.push(match guests::resolve(&state, guest).await {
+            Ok((id, g)) if !current.guest_speakers.contains_key(&id) => {
+                return Err(ApiError::bad_request(format!(
+                    "{} is not a guest speaker of {:?}",
+                    g.name, current.title
+                )));
+            }
+            Ok((id, _)) => id,
+            Err(_) => guest.clone(),
+        });
+    }
+    req.remove_guests = remove_guests;
+    // Hosts are roles: changing them goes in the change log.
+    let log = (!added.is_empty() || !removed.is_empty()).then(|| {
+        let mut said = Vec::new();
+        if !added.is_empty() {
+            let names: Vec<&str> = added.iter().map(|m| m.name.as_str()).collect();
+            said.push(format!("made {} a host", names.join(", ")));
+        }
+        if !removed.is_empty() {
+            let names: Vec<&str> = removed.iter().map(|(_, n)| n.as_str()).collect();
+            said.push(format!("{} no longer hosting", names.join(", ")));
+        }
+        Logged {
+            action: "session.hosts",
+            summary: format!("{} of {:?}", said.join("; "), current.title),
+        }
+    });
+    let (session, ()) = change(&state, &current.id, log, |s| s.apply(&req)).await?;
+    Ok(ApiJson(view_of(&state, &session).await?))
+}
+
+/// A host to remove: a current member, or the id of a host who left the community.
+async fn host_id(
+    state: &AppState,
+    session: &Session,
+    key: &str,
+) -> Result<(String, String), ApiError> {
+    let key = key.trim();
+    let (id, name) = if session.hosts.contains_key(key) {
+        let name = state
+            .member_refs([&key.to_owned()])
+            .await?
+            .pop()
+            .map_or_else(|| key.to_owned(), |m| m.name);
+        (key.to_owned(), name)
+    } else {
+        let member = state.acting_member(Some(key)).await?;
+        (member.id, member.name)
+    };
+    if !session.hosts.contains_key(&id) {
+        return Err(ApiError::bad_request(format!(
+            "{name} is not a host of {:?}",
+            session.title
+        )));
+    }
+    Ok((id, name))
+}
+
+pub async fn cancel(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    ApiJson(req): ApiJson<CancelRequest>,
+) -> ApiResult<SessionView> {
+    let current = state.resolve_session(&key).await?;
+    let verb = if req.cancelled { "cancel" } else { "reinstate" };
+    let me =
+        allowed::change_session(&state, &current, &format!("{verb} {:?}", current.title)).await?;
+    let (now, _) = now();
+    let log = if req.cancelled {
+        Logged {
+            action: "session.cancelled",
+            summary: if req.reason.trim().is_empty() {
+                format!("cancelled {:?}", current.title)
+            } else {
+                format!("cancelled {:?}: {}", current.title, req.reason.trim())
+            },
+        }
+    } else {
+        Logged {
+            action: "session.reinstated",
+            summary: format!("reinstated {:?}", current.title),
+        }
+    };
+    let (session, ()) = change(&state, &current.id, Some(log), |s| {
+        if req.cancelled {
+            s.cancel(&me, &now, &req.reason)
+        } else {
+            s.reinstate()
+        }
+    })
+    .await?;
+    Ok(ApiJson(view_of(&state, &session).await?))
 }
 
 pub async fn rsvp(
@@ -100,9 +251,33 @@ pub async fn rsvp(
     ApiJson(req): ApiJson<RsvpRequest>,
 ) -> ApiResult<SessionView> {
     let member = state.acting_member(req.member.as_deref()).await?;
+    let id = state.resolve_session(&key).await?.id;
     let (now, _) = now();
-    let (session, ()) = change(&state, &key, |s| s.rsvp(&member.id, &req.status, &now)).await?;
-    Ok(ApiJson(view(&state, &session).await?))
+    let (session, ()) =
+        change(&state, &id, None, |s| s.rsvp(&member.id, &req.status, &now)).await?;
+    Ok(ApiJson(view_of(&state, &session).await?))
+}
+
+/// Members and guests a request names; no one named means me.
+async fn people(
+    state: &AppState,
+    req: &AttendRequest,
+) -> Result<(Vec<(String, String)>, Vec<(String, String)>), ApiError> {
+    let mut members = Vec::new();
+    if req.members.is_empty() && req.guests.is_empty() {
+        let me = state.acting_member(None).await?;
+        members.push((me.id, me.name));
+    }
+    for m in &req.members {
+        let member = state.acting_member(Some(m)).await?;
+        members.push((member.id, member.name));
+    }
+    let mut guests = Vec::new();
+    for g in &req.guests {
+        let (id, guest) = guests::resolve(state, g).await?;
+        guests.push((id, guest.name));
+    }
+    Ok((members, guests))
 }
 
 pub async fn attend(
@@ -110,43 +285,106 @@ pub async fn attend(
     Path(key): Path<String>,
     ApiJson(req): ApiJson<AttendRequest>,
 ) -> ApiResult<SessionView> {
-    let mut ids = Vec::new();
-    if req.members.is_empty() {
-        ids.push(state.acting_member(None).await?.id);
-    }
-    for m in &req.members {
-        ids.push(state.acting_member(Some(m)).await?.id);
-    }
+    let me = state.me()?;
+    let (members, guests) = people(&state, &req).await?;
+    let id = state.resolve_session(&key).await?.id;
     let (now, _) = now();
-    let (session, ()) = change(&state, &key, |s| {
+    let (session, ()) = change(&state, &id, None, |s| {
+        s.ensure_open()?;
         if s.start_time().is_some_and(|t| t > clock()) {
             return Err(ModelError::Invalid {
                 field: "attendance",
                 reason: format!("{:?} has not started yet", s.title),
             });
         }
-        ids.iter().for_each(|id| s.attend(id, &now));
+        for (member, _) in &members {
+            s.record_attendance(member, &me, &now);
+        }
+        for (guest, _) in &guests {
+            s.attend_guest(guest, &me, &now);
+        }
         Ok(())
     })
     .await?;
-    Ok(ApiJson(view(&state, &session).await?))
+    Ok(ApiJson(view_of(&state, &session).await?))
 }
 
+/// Takes back attendance entries: one's own, ones one recorded, or (hosts, creator,
+/// stewards) any.
+pub async fn unattend(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    ApiJson(req): ApiJson<AttendRequest>,
+) -> ApiResult<SessionView> {
+    let current = state.resolve_session(&key).await?;
+    let (members, guests) = people(&state, &req).await?;
+    for (id, name, guest) in members
+        .iter()
+        .map(|(id, name)| (id, name, false))
+        .chain(guests.iter().map(|(id, name)| (id, name, true)))
+    {
+        let recorder = current.recorded_by.get(id).map_or("", String::as_str);
+        // A member may take back their own entry; a guest's is taken back by who recorded it.
+        let (owners, role) = if guest {
+            (vec![recorder], "who recorded it")
+        } else {
+            (vec![id.as_str(), recorder], "who came or recorded it")
+        };
+        allowed::owner_or_steward(
+            &state,
+            &owners,
+            role,
+            Some(&current),
+            &format!("take back {name}'s attendance at {:?}", current.title),
+        )
+        .await?;
+    }
+    let names: Vec<&str> = members
+        .iter()
+        .chain(&guests)
+        .map(|(_, n)| n.as_str())
+        .collect();
+    let log = Logged {
+        action: "attendance.removed",
+        summary: format!(
+            "took back the attendance of {} at {:?}",
+            names.join(", "),
+            current.title
+        ),
+    };
+    let (session, ()) = change(&state, &current.id, Some(log), |s| {
+        for (id, name) in &members {
+            s.unattend(id, name)?;
+        }
+        for (id, name) in &guests {
+            s.unattend_guest(id, name)?;
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(ApiJson(view_of(&state, &session).await?))
+}
+
+/// The write-up: a paragraph appended, or the whole text replaced. Edits the document's
+/// text directly (see `Session::append_notes`).
 pub async fn notes(
     State(state): State<AppState>,
     Path(key): Path<String>,
     ApiJson(req): ApiJson<NotesRequest>,
 ) -> ApiResult<SessionView> {
-    let (session, ()) = change(&state, &key, |s| match (&req.append, &req.set) {
-        (Some(text), None) => s.notes_append(text),
-        (None, Some(text)) => s.notes_set(text),
-        _ => Err(ModelError::Invalid {
-            field: "notes",
-            reason: "give exactly one of append or set".into(),
-        }),
-    })
-    .await?;
-    Ok(ApiJson(view(&state, &session).await?))
+    let id = state.resolve_session(&key).await?.id;
+    let mut tx = state.repo.begin(&[&id]).await;
+    let doc = tx.doc(&id)?;
+    match (&req.append, &req.set) {
+        (Some(text), None) => Session::append_notes(doc, text)?,
+        (None, Some(text)) => Session::set_notes(doc, text)?,
+        _ => {
+            return Err(ApiError::bad_request("give exactly one of append or set"));
+        }
+    }
+    let session = Session::read(doc)?;
+    tx.commit().await?;
+    Ok(ApiJson(view_of(&state, &session).await?))
 }
 
 pub async fn agenda(
@@ -158,17 +396,17 @@ pub async fn agenda(
 }
 
 async fn agenda_of(state: &AppState, session: &Session) -> Result<Vec<AgendaItem>, ApiError> {
-    let ranked = session.agenda();
-    let authors = state.member_refs(ranked.iter().map(|(_, p)| &p.by)).await?;
-    Ok(ranked
+    let names = Names::read(state).await?;
+    let counted = session.counted_votes();
+    Ok(session
+        .agenda()
         .into_iter()
-        .zip(authors)
-        .map(|((id, p), by)| AgendaItem {
+        .map(|(id, p)| AgendaItem {
             id: id.clone(),
             title: p.title.clone(),
             kind: p.proposal_kind.clone(),
-            by,
-            votes: p.votes.len(),
+            by: names.member(&p.by),
+            votes: counted.get(id.as_str()).copied().unwrap_or(0),
             slot: p.slot.clone(),
         })
         .collect())
@@ -179,11 +417,13 @@ pub async fn propose(
     Path(key): Path<String>,
     ApiJson(req): ApiJson<ProposeRequest>,
 ) -> Result<(StatusCode, ApiJson<Vec<AgendaItem>>), ApiError> {
-    let member = state.acting_member(req.member.as_deref()).await?;
+    let me = state.me()?;
+    let member = guests::acting_member(&state, req.member.as_deref(), "propose").await?;
+    let session = state.resolve_session(&key).await?.id;
     let (now, _) = now();
     let id = new_id();
-    let (session, ()) = change(&state, &key, |s| {
-        s.propose(&id, &req.title, &req.kind, &member.id, &now)
+    let (session, ()) = change(&state, &session, None, |s| {
+        s.propose_for(&id, &req.title, &req.kind, &member.id, &me, &now)
     })
     .await?;
     Ok((
@@ -192,29 +432,59 @@ pub async fn propose(
     ))
 }
 
+/// Withdraws a proposal: its presenter, who entered it, the session's hosts or stewards.
+pub async fn withdraw(
+    State(state): State<AppState>,
+    Path((key, proposal)): Path<(String, String)>,
+) -> ApiResult<Vec<AgendaItem>> {
+    let current = state.resolve_session(&key).await?;
+    let proposal = resolve_proposal(&current, &proposal)?;
+    let p = &current.proposals[&proposal];
+    allowed::owner_or_steward(
+        &state,
+        &[&p.by, &p.created_by],
+        "who proposed it",
+        Some(&current),
+        &format!("withdraw {:?}", p.title),
+    )
+    .await?;
+    let log = Logged {
+        action: "proposal.withdrawn",
+        summary: format!("withdrew {:?} from {:?}", p.title, current.title),
+    };
+    let (session, _) = change(&state, &current.id, Some(log), |s| s.withdraw(&proposal)).await?;
+    Ok(ApiJson(agenda_of(&state, &session).await?))
+}
+
 pub async fn vote(
     State(state): State<AppState>,
     Path((key, proposal)): Path<(String, String)>,
     ApiJson(req): ApiJson<VoteRequest>,
 ) -> ApiResult<Vec<AgendaItem>> {
-    let member = state.acting_member(req.member.as_deref()).await?;
+    let member = guests::acting_member(&state, req.member.as_deref(), "vote").await?;
     let current = state.resolve_session(&key).await?;
     let proposal = resolve_proposal(&current, &proposal)?;
-    let (session, ()) = change(&state, &current.id, |s| {
-        s.vote(&proposal, &member.id, req.vote)
+    let (now, _) = now();
+    let (session, ()) = change(&state, &current.id, None, |s| {
+        s.vote(&proposal, &member.id, req.vote, &now)
     })
     .await?;
     Ok(ApiJson(agenda_of(&state, &session).await?))
 }
 
-/// A proposal by id, id prefix, or title prefix, case-insensitive.
+/// A proposal by id, id prefix, or title prefix (ignoring case and accents).
 fn resolve_proposal(session: &Session, key: &str) -> Result<String, ApiError> {
-    let lower = key.trim().to_lowercase();
+    let folded = crdt_model::text::fold(key);
+    let key = key.trim();
+    if session.proposals.contains_key(key) {
+        return Ok(key.to_owned());
+    }
     let found: Vec<&String> = session
         .proposals
         .iter()
         .filter(|(id, p)| {
-            **id == key || id.starts_with(key) || p.title.to_lowercase().starts_with(&lower)
+            (!key.is_empty() && id.starts_with(key))
+                || (!folded.is_empty() && crdt_model::text::fold(&p.title).starts_with(&folded))
         })
         .map(|(id, _)| id)
         .collect();
@@ -230,41 +500,156 @@ fn resolve_proposal(session: &Session, key: &str) -> Result<String, ApiError> {
     }
 }
 
+/// The writer's time zone, if the request names one.
+fn zone(tz: Option<&String>) -> Result<Option<when::Zone>, ApiError> {
+    Ok(tz.map(|name| when::zone(name)).transpose()?)
+}
+
 pub async fn schedule(
     State(state): State<AppState>,
     Path(key): Path<String>,
     ApiJson(req): ApiJson<ScheduleRequest>,
 ) -> ApiResult<Vec<AgendaItem>> {
-    let me = state.me()?;
+    let zone = zone(req.tz.as_ref())?;
     let current = state.resolve_session(&key).await?;
-    if !current.hosts.contains_key(&me) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            format!(
-                "only the hosts of {:?} can schedule its agenda",
-                current.title
-            ),
-        ));
-    }
-    let (session, _) = change(&state, &current.id, |s| {
-        s.schedule(req.top, &req.from, req.minutes)
+    allowed::change_session(&state, &current, &format!("schedule {:?}", current.title)).await?;
+    let (session, _) = change(&state, &current.id, None, |s| {
+        s.schedule(req.top, &req.from, req.minutes, zone.as_ref())
     })
     .await?;
+    Ok(ApiJson(agenda_of(&state, &session).await?))
+}
+
+/// Moves a proposal's slot by hand (swapping with the slot it lands on exactly).
+pub async fn move_slot(
+    State(state): State<AppState>,
+    Path((key, proposal)): Path<(String, String)>,
+    ApiJson(req): ApiJson<MoveRequest>,
+) -> ApiResult<Vec<AgendaItem>> {
+    let zone = zone(req.tz.as_ref())?;
+    let current = state.resolve_session(&key).await?;
+    let proposal = resolve_proposal(&current, &proposal)?;
+    allowed::change_session(
+        &state,
+        &current,
+        &format!("move slots of {:?}", current.title),
+    )
+    .await?;
+    let (session, _) = change(&state, &current.id, None, |s| {
+        s.move_slot(
+            &proposal,
+            &req.at,
+            req.minutes,
+            req.room.as_deref(),
+            zone.as_ref(),
+        )
+    })
+    .await?;
+    Ok(ApiJson(agenda_of(&state, &session).await?))
+}
+
+pub async fn unschedule(
+    State(state): State<AppState>,
+    Path((key, proposal)): Path<(String, String)>,
+) -> ApiResult<Vec<AgendaItem>> {
+    let current = state.resolve_session(&key).await?;
+    let proposal = resolve_proposal(&current, &proposal)?;
+    allowed::change_session(
+        &state,
+        &current,
+        &format!("move slots of {:?}", current.title),
+    )
+    .await?;
+    let (session, ()) = change(&state, &current.id, None, |s| s.unschedule(&proposal)).await?;
     Ok(ApiJson(agenda_of(&state, &session).await?))
 }
 
 pub async fn export_ics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let community = state.community().await?;
     let sessions = state.sessions().await?;
+    let names = Names::read(&state).await?;
     Ok((
         [(header::CONTENT_TYPE, "text/calendar; charset=utf-8")],
-        ics::calendar(&community.name, &sessions),
+        ics::calendar(&community, &sessions, &|id| names.member(id).name),
     ))
 }
 
-async fn view(state: &AppState, s: &Session) -> Result<SessionView, ApiError> {
-    Ok(SessionView {
+/// Members' names by id, read once per answer (removed members included: they may have
+/// hosted or come before they left).
+struct Names(BTreeMap<String, String>);
+
+impl Names {
+    async fn read(state: &AppState) -> Result<Self, ApiError> {
+        Ok(Self(
+            state
+                .members(true)
+                .await?
+                .into_iter()
+                .map(|m| (m.id, m.name))
+                .collect(),
+        ))
+    }
+
+    /// An unknown id (a member whose document has not arrived yet) keeps the id as its name.
+    fn member(&self, id: &str) -> MemberRef {
+        MemberRef {
+            id: id.to_owned(),
+            name: self.0.get(id).cloned().unwrap_or_else(|| id.to_owned()),
+        }
+    }
+
+    /// Sorted by name (then id), the same on every replica.
+    fn members<'a>(&self, ids: impl IntoIterator<Item = &'a String>) -> Vec<MemberRef> {
+        let mut refs: Vec<MemberRef> = ids.into_iter().map(|id| self.member(id)).collect();
+        refs.sort_by(|a, b| by_name(&a.name, &a.id, &b.name, &b.id));
+        refs
+    }
+}
+
+fn by_name(a: &str, a_id: &str, b: &str, b_id: &str) -> std::cmp::Ordering {
+    crdt_model::text::fold(a)
+        .cmp(&crdt_model::text::fold(b))
+        .then_with(|| a_id.cmp(b_id))
+}
+
+async fn view_of(state: &AppState, s: &Session) -> Result<SessionView, ApiError> {
+    let names = Names::read(state).await?;
+    let community = state.community().await?;
+    Ok(view(&names, &community, s))
+}
+
+fn view(names: &Names, community: &Community, s: &Session) -> SessionView {
+    let mut speakers = guests::refs(community, s.guest_speakers.keys());
+    speakers.extend(s.guests.iter().map(|name| crdt_model::api::GuestRef {
+        id: String::new(),
+        name: name.clone(),
+        organisation: String::new(),
+    }));
+    let room_order = |room: &str| s.rooms.iter().position(|r| r == room).unwrap_or(0);
+    let mut slots: Vec<SlotView> = s
+        .proposals
+        .iter()
+        .filter_map(|(id, p)| {
+            let slot = p.slot.as_ref()?;
+            Some(SlotView {
+                proposal: id.clone(),
+                title: p.title.clone(),
+                kind: p.proposal_kind.clone(),
+                by: names.member(&p.by),
+                start: slot.start.clone(),
+                end: slot.end.clone(),
+                room: s.room_of(slot).to_owned(),
+            })
+        })
+        .collect();
+    slots.sort_by(|a, b| {
+        let at = |v: &SlotView| when::parse("slot", &v.start).ok();
+        at(a)
+            .cmp(&at(b))
+            .then_with(|| room_order(&a.room).cmp(&room_order(&b.room)))
+            .then_with(|| a.proposal.cmp(&b.proposal))
+    });
+    SessionView {
         id: s.id.clone(),
         title: s.title.clone(),
         kind: s.session_kind.clone(),
@@ -272,16 +657,36 @@ async fn view(state: &AppState, s: &Session) -> Result<SessionView, ApiError> {
         end: s.end.clone(),
         place: s.place.clone(),
         online: s.online.clone(),
-        hosts: state.member_refs(s.hosts.keys()).await?,
-        guests: s.guests.clone(),
+        hosts: names.members(s.hosts.keys()),
+        guests: speakers,
         description: s.description.clone(),
-        rsvps: s
-            .rsvps
-            .iter()
-            .map(|(m, r)| (m.clone(), r.status.clone()))
-            .collect(),
-        attendance: state.member_refs(s.attendance.keys()).await?,
+        rsvps: {
+            let mut rsvps: Vec<RsvpView> = s
+                .rsvps
+                .iter()
+                .map(|(m, r)| RsvpView {
+                    member: names.member(m),
+                    status: r.status.clone(),
+                })
+                .collect();
+            rsvps.sort_by(|a, b| {
+                by_name(&a.member.name, &a.member.id, &b.member.name, &b.member.id)
+            });
+            rsvps
+        },
+        attendance: names.members(s.attendance.keys()),
+        guest_attendance: guests::refs(community, s.guest_attendance.keys()),
         notes: s.notes.as_str().to_owned(),
         proposals: s.proposals.len(),
-    })
+        created_by: (!s.created_by.is_empty()).then(|| names.member(&s.created_by)),
+        cancelled: s.cancelled.as_ref().map(|c| CancellationView {
+            at: c.at.clone(),
+            by: names.member(&c.by),
+            reason: c.reason.clone(),
+        }),
+        rooms: s.rooms.clone(),
+        vote_budget: s.vote_budget,
+        slots,
+        clashes: s.clashes().iter().map(|c| s.describe_clash(c)).collect(),
+    }
 }

@@ -1,18 +1,19 @@
-//! The skills audit: taxonomy, self-ratings, and what the community learns from them.
+//! The skills audit: taxonomy, ratings and their history, and what the community learns from
+//! them.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use crdt_model::GuildDoc;
 use crdt_model::api::{
-    AddSkillRequest, Matrix, MatrixRow, RateRequest, StrengthsAndGaps, WhoResponse,
+    AddSkillRequest, Matrix, MatrixRow, RateRequest, StaleReport, StrengthsAndGaps, WhoResponse,
 };
 use crdt_model::community::Community;
 use crdt_model::member::Member;
-use crdt_model::skills::{self, SkillLevel, skill_key};
+use crdt_model::skills::{self, STALE_MONTHS, SkillLevel, skill_key};
 use serde::Deserialize;
 
 use super::error::{ApiError, ApiJson, ApiQuery, ApiResult};
-use super::state::{AppState, now};
+use super::state::{AppState, clock, now};
 
 pub async fn taxonomy(State(state): State<AppState>) -> ApiResult<Vec<String>> {
     Ok(ApiJson(state.community().await?.skill_names()))
@@ -33,22 +34,27 @@ pub async fn add(
     Ok((StatusCode::CREATED, ApiJson(name)))
 }
 
+/// Records a rating, by the member themselves or on their behalf (`member`): the rating
+/// remembers who made it, since only members' own ratings count as their activity.
 pub async fn rate(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RateRequest>,
 ) -> ApiResult<Member> {
     let level = SkillLevel::try_from(req.level)?;
     let skill = state.community().await?.resolve_skill(&req.skill)?;
-    let member_id = match &req.member {
-        Some(key) => state.resolve_member(key).await?.id,
-        None => state.resolve_member(&state.me()?).await?.id,
+    let me = state.me()?;
+    let target = match &req.member {
+        Some(key) => state.resolve_member(key).await?,
+        None => state.resolve_member(&me).await?,
     };
+    if target.id != me {
+        state.require_editor(&target, "rate the skills in").await?;
+    }
     let (now, _) = now();
-    let mut tx = state.repo.begin(&[&member_id]).await;
-    let member = Member::update(tx.doc(&member_id)?, |m| {
-        m.rate(&skill, level, req.grow, &now);
-        Ok(m.clone())
-    })?;
+    let mut tx = state.repo.begin(&[&target.id]).await;
+    let doc = tx.doc(&target.id)?;
+    Member::rate_in_doc(doc, &skill, level, req.grow, &me, &now)?;
+    let member = Member::read(doc)?;
     tx.commit().await?;
     Ok(ApiJson(member))
 }
@@ -67,6 +73,7 @@ pub async fn who(
     let members = state.members(false).await?;
     Ok(ApiJson(WhoResponse {
         helpers: skills::who_can_help(&members, &skill),
+        learners: skills::who_wants_to_learn(&members, &skill),
         skill,
     }))
 }
@@ -100,12 +107,63 @@ pub async fn matrix(State(state): State<AppState>) -> ApiResult<Matrix> {
     }))
 }
 
-pub async fn gaps(State(state): State<AppState>) -> ApiResult<StrengthsAndGaps> {
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinceQuery {
+    /// `YYYY-MM-DD`: compare with the audit as it stood at the end of this day.
+    since: Option<String>,
+}
+
+/// The day to compare the audit with: the one asked for, else six months ago ("the last
+/// audit" when nobody says otherwise). True when it is the default.
+pub fn audit_since(since: Option<&str>) -> Result<(time::Date, bool), ApiError> {
+    let today = clock().date();
+    match since {
+        None => Ok((skills::months_before(today, STALE_MONTHS), true)),
+        Some(day) => {
+            let day = crdt_model::text::date("since", day)?;
+            let day = crdt_model::when::date_of(&day)
+                .ok_or_else(|| ApiError::bad_request(format!("since: {day:?} is not a date")))?;
+            if day > today {
+                return Err(ApiError::bad_request(format!(
+                    "since: {day} is in the future; give a past day like {}",
+                    skills::months_before(today, STALE_MONTHS)
+                )));
+            }
+            Ok((day, false))
+        }
+    }
+}
+
+pub async fn gaps(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<SinceQuery>,
+) -> ApiResult<StrengthsAndGaps> {
+    let (since, since_is_default) = audit_since(query.since.as_deref())?;
     let community = state.community().await?;
     let members = state.members(false).await?;
-    let summaries = skills::summarise(&community.skill_names(), &members);
+    let taxonomy = community.skill_names();
+    let summaries = skills::summarise(&taxonomy, &members);
     Ok(ApiJson(StrengthsAndGaps {
         strengths: skills::strengths(&summaries),
         gaps: skills::gaps(&summaries),
+        since: since.to_string(),
+        since_is_default,
+        movement: skills::movement(&taxonomy, &members, since),
+    }))
+}
+
+/// Who to nudge to re-rate: ratings untouched for six months, and members with none.
+pub async fn stale(State(state): State<AppState>) -> ApiResult<StaleReport> {
+    let members = state.members(false).await?;
+    let older_than = skills::months_before(clock().date(), STALE_MONTHS);
+    let never: Vec<String> = skills::never_rated(&members)
+        .into_iter()
+        .map(|m| m.id.clone())
+        .collect();
+    Ok(ApiJson(StaleReport {
+        older_than: older_than.to_string(),
+        stale: skills::stale(&members, older_than),
+        never_rated: state.member_refs(never.iter()).await?,
     }))
 }

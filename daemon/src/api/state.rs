@@ -7,6 +7,7 @@ use std::sync::{Arc, RwLock};
 use crdt_model::api::MemberRef;
 use crdt_model::community::{Community, LogEntry};
 use crdt_model::knowledge::Knowledge;
+use crdt_model::lookup::{self, Found};
 use crdt_model::member::Member;
 use crdt_model::session::Session;
 use crdt_model::{DocKind, GuildDoc};
@@ -141,7 +142,8 @@ impl Shared {
     }
 
     /// Finds a current member by exact id, unique id prefix (4+ characters), unique name or
-    /// unique name prefix (case-insensitive), so people can type what they remember.
+    /// unique name prefix, whatever the case and accents ("siobhan" finds "Siobhán"), so
+    /// people can type what they remember.
     pub async fn resolve_member(&self, key: &str) -> Result<Member, ApiError> {
         let key = key.trim();
         if key.is_empty() {
@@ -151,22 +153,11 @@ impl Shared {
         if let Some(member) = self.indexed::<Member>(key).await? {
             return live(member);
         }
-        let members = self.members(true).await?;
-        let lower = key.to_lowercase();
-        let current = || members.iter().filter(|m| !m.removed);
-        let mut candidates: Vec<&Member> = current()
-            .filter(|m| (key.len() >= 4 && m.id.starts_with(key)) || m.name.to_lowercase() == lower)
-            .collect();
-        if candidates.is_empty() {
-            // "grace" finds "Grace Hopper" when nobody else's name starts that way.
-            candidates = current()
-                .filter(|m| m.name.to_lowercase().starts_with(&lower))
-                .collect();
-        }
-        match candidates.as_slice() {
-            [one] => Ok((*one).clone()),
-            [] => Err(ApiError::not_found(format!("no member {key:?}"))),
-            many => Err(ApiError::conflict(format!(
+        let members = self.members(false).await?;
+        match lookup::find(&members, key, |m| &m.id, |m| &m.name) {
+            Found::One(member) => Ok(member.clone()),
+            Found::None => Err(ApiError::not_found(format!("no member {key:?}"))),
+            Found::Many(many) => Err(ApiError::conflict(format!(
                 "{key:?} matches {} members ({}); use the member id",
                 many.len(),
                 many.iter()
@@ -175,6 +166,46 @@ impl Shared {
                     .join(", ")
             ))),
         }
+    }
+
+    /// Refuses (403) unless this daemon's member may change `target`'s profile or ratings
+    /// (see `Member::editable_by`): they themselves, a steward, or whoever added them while
+    /// they do not run Guild. Returns my member id.
+    pub async fn require_editor(&self, target: &Member, what: &str) -> Result<String, ApiError> {
+        let me = self.me()?;
+        let community = self.community().await?;
+        let today = clock().date();
+        if target.editable_by(&me, community.is_steward(&me, today)) {
+            return Ok(me);
+        }
+        let stewards = community.stewards(today);
+        let mut who = vec![target.name.clone()];
+        let adder_may = !target.added_by.is_empty() && target.devices.is_empty();
+        if adder_may && !stewards.contains(&target.added_by) {
+            let adder = self.member_refs([&target.added_by]).await?;
+            who.extend(
+                adder
+                    .into_iter()
+                    .map(|a| format!("{} (who added them)", a.name)),
+            );
+        }
+        let stewards = self.member_refs(stewards.iter()).await?;
+        let stewards: Vec<String> = stewards.into_iter().map(|m| m.name).collect();
+        who.push(format!("a steward ({})", stewards.join(", ")));
+        Err(ApiError::forbidden(format!(
+            "only {} can {what} {} profile",
+            lookup::join_names(&who, "or"),
+            possessive(&target.name)
+        )))
+    }
+}
+
+/// "Bea's", "James'".
+fn possessive(name: &str) -> String {
+    if name.ends_with('s') {
+        format!("{name}'")
+    } else {
+        format!("{name}'s")
     }
 }
 

@@ -216,7 +216,7 @@ pub(crate) async fn logout(
 /// Every dashboard response: refuse foreign Host/Origin (the API's check), and tell the
 /// browser to run nothing but our own scripts, never frame us, and cache nothing.
 pub(crate) async fn local_only(request: Request, next: Next) -> Response {
-    if let Err(e) = guard::check_local(request.headers()) {
+    if let Err(e) = guard::check_local(request.uri(), request.headers()) {
         tracing::debug!(
             "dashboard {} {}: {}",
             request.method(),

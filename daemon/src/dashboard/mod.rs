@@ -99,7 +99,10 @@ pub fn router(app: AppState, stop: watch::Receiver<bool>) -> Router {
     // Outside the dashboard's own guard: an API route, answered in the API's JSON.
     let link = Router::new()
         .route("/api/dashboard/login", post(auth::issue_link))
-        .route_layer(from_fn_with_state(app, guard::require_local_and_token));
+        .route_layer(from_fn_with_state(
+            guard::Token(app.token.as_str().into()),
+            guard::require_local_and_token,
+        ));
     signed_in
         .merge(open)
         .layer(from_fn(auth::local_only))

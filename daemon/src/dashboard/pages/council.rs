@@ -5,7 +5,7 @@
 use axum::extract::State;
 use axum::response::Response;
 use crdt_model::api::{CouncilView, NewTermRequest, TermView};
-use crdt_model::council::{self, Suggestion, Term};
+use crdt_model::council::{self, Suggestions, Term};
 use crdt_model::member::Member;
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -22,7 +22,7 @@ const SUGGESTIONS: usize = 3;
 
 struct Council {
     rota: CouncilView,
-    suggestions: Vec<Suggestion>,
+    suggestions: Suggestions,
     members: Vec<Member>,
 }
 
@@ -86,20 +86,27 @@ pub(crate) async fn page(ctx: Ctx, State(dash): State<Dashboard>) -> PageResult 
             div {
                 section.panel {
                     h2 { "Suggested for the next term" }
-                    p.hint { "Those who led least and longest ago, who come to sessions, and who opted in." }
-                    @if c.suggestions.is_empty() { p.muted { "Nobody to suggest yet." } }
+                    p.hint { "Those who led least and longest ago, who come to sessions, and who said they are willing." }
+                    @if c.suggestions.suggestions.is_empty() { p.muted { "Nobody to suggest yet." } }
                     ol.plain {
-                        @for s in &c.suggestions {
+                        @for s in &c.suggestions.suggestions {
                             li {
                                 (member_link(&s.member_id, &s.name))
                                 span.muted {
                                     " · led " (s.terms_led) (if s.terms_led == 1 { " term" } else { " terms" })
                                     @if let Some(last) = &s.last_led { ", last " (last) }
                                     " · came to " (s.recent_attendance) " recent sessions"
-                                    @if s.opted_in { " · opted in" }
+                                    " · " (s.willingness.label())
                                 }
                             }
                         }
+                    }
+                }
+                @if !c.suggestions.not_asked.is_empty() {
+                    section.panel {
+                        h2 { "Not asked yet" }
+                        p.hint { "Ask them whether they would take a turn (on their profile page)." }
+                        p { @for (i, m) in c.suggestions.not_asked.iter().enumerate() { @if i > 0 { ", " } (member_link(&m.id, &m.name)) } }
                     }
                 }
                 section.panel {

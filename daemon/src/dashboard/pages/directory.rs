@@ -4,7 +4,8 @@
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use crdt_model::api::MemberRef;
-use crdt_model::member::{Member, Profile};
+use crdt_model::api::MemberSaved;
+use crdt_model::member::{Member, Profile, Willingness};
 use crdt_model::session::Session;
 use crdt_model::skills::SkillLevel;
 use crdt_model::text::fold;
@@ -108,8 +109,9 @@ pub(crate) struct ProfileForm {
     contact: String,
     #[serde(default)]
     buddy: String,
-    /// A checkbox: present when ticked.
-    council_opt_in: Option<String>,
+    /// willing, not-now or not-asked.
+    #[serde(default)]
+    council: String,
 }
 
 impl ProfileForm {
@@ -124,7 +126,8 @@ impl ProfileForm {
             contact: given(&Some(self.contact)),
             joined: None,
             buddy: given(&Some(self.buddy)),
-            council_opt_in: Some(self.council_opt_in.is_some()),
+            council: given(&Some(self.council)),
+            council_opt_in: None,
         }
     }
 
@@ -138,7 +141,8 @@ impl ProfileForm {
             contact: Some(self.contact),
             joined: None,
             buddy: Some(self.buddy),
-            council_opt_in: Some(self.council_opt_in.is_some()),
+            council: given(&Some(self.council)),
+            council_opt_in: None,
         }
     }
 }
@@ -150,7 +154,7 @@ pub(crate) async fn add(
 ) -> Response {
     let added = members::add(State(dash.app.clone()), ApiJson(form.adding()))
         .await
-        .map(|(_, ApiJson(m))| format!("Added {}", m.name));
+        .map(|(_, ApiJson(saved))| added(&saved));
     ctx.done(added, "/ui/members")
 }
 
@@ -166,8 +170,18 @@ pub(crate) async fn update(
         ApiJson(form.editing()),
     )
     .await
-    .map(|ApiJson(m)| format!("Saved {}", m.name));
+    .map(|ApiJson(saved)| format!("Saved {}", saved.member.name));
     ctx.done(updated, &format!("/ui/members/{}", urlencode(&id)))
+}
+
+/// "Added Grace", and what the daemon warns about (a name much like another's...).
+fn added(saved: &MemberSaved) -> String {
+    let mut message = format!("Added {}", saved.member.name);
+    for warning in &saved.warnings {
+        message.push_str(". ");
+        message.push_str(warning);
+    }
+    message
 }
 
 struct MemberPage {
@@ -245,7 +259,7 @@ pub(crate) async fn member(
                     dt { "Buddy for" }
                     dd { @for (i, b) in p.buddy_for.iter().enumerate() { @if i > 0 { ", " } (member_link(&b.id, &b.name)) } }
                 }
-                dt { "Council" } dd { (if m.council_opt_in { "willing to take a turn" } else { "not opted in" }) }
+                dt { "Council turn" } dd { (m.council.label()) }
             }
         }
         h2 { "Skills" }
@@ -318,9 +332,12 @@ fn profile_form(
                     }
                 }
             }
-            label.check {
-                input type="checkbox" name="council_opt_in" value="yes" checked[member.is_some_and(|m| m.council_opt_in)];
-                "Willing to take a turn on the council"
+            label { "Would take a turn on the council"
+                select name="council" {
+                    @for w in Willingness::ALL {
+                        option value=(w.as_str()) selected[member.map_or(Willingness::default(), |m| m.council) == w] { (w.label()) }
+                    }
+                }
             }
             div { button type="submit" { (submit) } }
         }

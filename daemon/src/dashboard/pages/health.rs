@@ -7,7 +7,7 @@ use crdt_model::api::NewStarter;
 use crdt_model::health::HealthReport;
 use maud::html;
 
-use crate::api::error::ApiError;
+use crate::api::error::{ApiError, ApiQuery};
 use crate::api::health as api;
 use crate::api::state::AppState;
 use crate::dashboard::Dashboard;
@@ -16,7 +16,9 @@ use crate::dashboard::layout::{Ctx, Nav, Page, PageResult, day, member_link, txt
 
 async fn gather(state: &AppState) -> Result<(HealthReport, Vec<NewStarter>), ApiError> {
     Ok((
-        api::report(State(state.clone())).await?.0,
+        api::report(State(state.clone()), ApiQuery(Default::default()))
+            .await?
+            .0,
         api::new_starters(State(state.clone())).await?.0,
     ))
 }

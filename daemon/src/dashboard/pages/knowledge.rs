@@ -241,6 +241,7 @@ pub(crate) async fn answer(
 ) -> Response {
     let request = AnswerRequest {
         body: form.body.replace("\r\n", "\n"),
+        guest: None,
     };
     let done = api::answer(State(dash.app.clone()), Path(id), ApiJson(request))
         .await

@@ -20,7 +20,9 @@ struct Overview {
 
 async fn gather(state: &AppState) -> Result<Overview, ApiError> {
     let community = state.community().await?;
-    let health = health::report(State(state.clone())).await?.0;
+    let health = health::report(State(state.clone()), ApiQuery(Default::default()))
+        .await?
+        .0;
     let upcoming = sessions::list(
         State(state.clone()),
         ApiQuery(sessions::ListQuery {
@@ -60,7 +62,7 @@ pub(crate) async fn page(ctx: Ctx, State(dash): State<Dashboard>) -> PageResult 
                     li {
                         a href={ "/ui/sessions/" (s.id) } { (txt(&s.title)) }
                         " · " span.muted { (when(&s.start)) }
-                        " · " (s.rsvps.values().filter(|r| *r == "going").count()) " going"
+                        " · " (s.rsvps.iter().filter(|r| r.status == "going").count()) " going"
                     }
                 }
             }

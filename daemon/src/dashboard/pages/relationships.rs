@@ -11,7 +11,7 @@ use crdt_model::relationships::{
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use crate::api::error::{ApiError, ApiJson};
+use crate::api::error::{ApiError, ApiJson, ApiQuery};
 use crate::api::relationships as api;
 use crate::api::state::{AppState, clock};
 use crate::dashboard::Dashboard;
@@ -27,7 +27,9 @@ struct Map {
 async fn gather(state: &AppState) -> Result<Map, ApiError> {
     Ok(Map {
         standings: api::list(State(state.clone())).await?.0,
-        due: api::due(State(state.clone())).await?.0,
+        due: api::due(State(state.clone()), ApiQuery(Default::default()))
+            .await?
+            .0,
         doc: api::read(state).await?,
     })
 }

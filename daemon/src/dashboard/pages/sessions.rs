@@ -2,16 +2,13 @@
 //! write-up (editable; concurrent edits merge), and for an unconference the agenda with
 //! voting and the schedule; the iCalendar download.
 
-use std::collections::BTreeMap;
-
 use automerge::ChangeHash;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use crdt_model::GuildDoc;
 use crdt_model::api::{
-    AgendaItem, AttendRequest, ProposeRequest, RsvpRequest, ScheduleRequest, SessionView,
-    VoteRequest,
+    AgendaItem, AttendRequest, MemberRef, ProposeRequest, RsvpRequest, ScheduleRequest,
+    SessionView, VoteRequest,
 };
 use crdt_model::session::{PROPOSAL_KINDS, Session};
 use maud::{Markup, html};
@@ -23,7 +20,7 @@ use crate::api::sorted_heads;
 use crate::api::state::{AppState, clock};
 use crate::dashboard::Dashboard;
 use crate::dashboard::layout::{
-    Ctx, Form, Nav, Page, PageError, PageResult, ext_link, member_link, para, txt, when,
+    Ctx, Form, Nav, Page, PageError, PageResult, day, ext_link, member_link, para, txt, when,
 };
 
 const RSVPS: [(&str, &str); 3] = [
@@ -56,7 +53,7 @@ pub(crate) async fn page(ctx: Ctx, State(dash): State<Dashboard>) -> PageResult 
         @if upcoming.is_empty() { p.muted { "Nothing planned yet." } }
         @for s in &upcoming {
             section.panel {
-                h3 { a href={ "/ui/sessions/" (s.id) } { (txt(&s.title)) } }
+                h3 { a href={ "/ui/sessions/" (s.id) } { (txt(&s.title)) } @if s.cancelled.is_some() { " " span.pill-bad { "cancelled" } } }
                 p.muted { (s.kind) " · " (when(&s.start)) @if !s.place.is_empty() { " · " (txt(&s.place)) } }
                 (rsvp_buttons(&ctx, s, &me, true))
             }
@@ -76,8 +73,12 @@ pub(crate) async fn page(ctx: Ctx, State(dash): State<Dashboard>) -> PageResult 
 }
 
 fn rsvp_buttons(ctx: &Ctx, s: &SessionView, me: &str, from_list: bool) -> Markup {
-    let mine = s.rsvps.get(me).map(String::as_str);
-    let count = |status: &str| s.rsvps.values().filter(|r| *r == status).count();
+    let mine = s
+        .rsvps
+        .iter()
+        .find(|r| r.member.id == me)
+        .map(|r| r.status.as_str());
+    let count = |status: &str| s.rsvps.iter().filter(|r| r.status == status).count();
     html! {
         form.rsvp method="post" action={ "/ui/sessions/" (s.id) "/rsvp" } aria-label={ "Your RSVP for " (txt(&s.title)) } {
             (ctx.csrf())
@@ -95,8 +96,6 @@ struct SessionPage {
     view: SessionView,
     session: Session,
     agenda: Vec<AgendaItem>,
-    /// Names of everyone who answered, by member id.
-    names: BTreeMap<String, String>,
     /// The write-up's document heads when this page was made: the base of an edit.
     heads: Vec<String>,
 }
@@ -109,12 +108,6 @@ async fn gather_session(state: &AppState, key: &str) -> Result<SessionPage, ApiE
     let agenda = api::agenda(State(state.clone()), Path(view.id.clone()))
         .await?
         .0;
-    let names = state
-        .member_refs(view.rsvps.keys())
-        .await?
-        .into_iter()
-        .map(|r| (r.id, r.name))
-        .collect();
     let heads = state
         .repo
         .read(&view.id, sorted_heads)
@@ -124,7 +117,6 @@ async fn gather_session(state: &AppState, key: &str) -> Result<SessionPage, ApiE
         view,
         session,
         agenda,
-        names,
         heads,
     })
 }
@@ -141,19 +133,20 @@ pub(crate) async fn session(
     let started = p.session.start_time().is_some_and(|t| t <= now);
     let unconference = p.session.session_kind == "unconference";
     let is_host = p.session.hosts.contains_key(&me);
-    let who = |status: &str| -> Vec<(&String, &String)> {
+    let who = |status: &str| -> Vec<&MemberRef> {
         s.rsvps
             .iter()
-            .filter(|(_, r)| *r == status)
-            .map(|(id, _)| (id, p.names.get(id).unwrap_or(id)))
+            .filter(|r| r.status == status)
+            .map(|r| &r.member)
             .collect()
     };
-    let mut scheduled: Vec<&AgendaItem> = p.agenda.iter().filter(|a| a.slot.is_some()).collect();
-    scheduled.sort_by(|a, b| {
-        let start = |i: &AgendaItem| i.slot.as_ref().map(|s| s.start.clone());
-        start(a).cmp(&start(b))
-    });
     let live = html! {
+        @if let Some(c) = &s.cancelled {
+            p.notice role="status" {
+                strong { "Cancelled" } " by " (member_link(&c.by.id, &c.by.name)) " on " (day(&c.at))
+                @if !c.reason.is_empty() { ": " (txt(&c.reason)) }
+            }
+        }
         section.panel {
             dl {
                 dt { "What" } dd { (s.kind) }
@@ -161,7 +154,7 @@ pub(crate) async fn session(
                 @if !s.place.is_empty() { dt { "Where" } dd { (txt(&s.place)) } }
                 @if !s.online.is_empty() { dt { "Online" } dd { (ext_link(&s.online, &s.online)) } }
                 dt { "Hosts" } dd { @for (i, h) in s.hosts.iter().enumerate() { @if i > 0 { ", " } (member_link(&h.id, &h.name)) } }
-                @if !s.guests.is_empty() { dt { "Guests" } dd { @for g in &s.guests { span.tag { (txt(g)) } } } }
+                @if !s.guests.is_empty() { dt { "Guests" } dd { @for g in &s.guests { span.tag { (txt(&g.name)) @if !g.organisation.is_empty() { ", " (txt(&g.organisation)) } } } } }
             }
             @if !s.description.is_empty() { p.prewrap { (para(&s.description)) } }
         }
@@ -170,7 +163,7 @@ pub(crate) async fn session(
         @for (status, label) in RSVPS {
             @let people = who(status);
             @if !people.is_empty() {
-                p { strong { (label) ": " } @for (i, (id, name)) in people.iter().enumerate() { @if i > 0 { ", " } (member_link(id, name)) } }
+                p { strong { (label) ": " } @for (i, m) in people.iter().enumerate() { @if i > 0 { ", " } (member_link(&m.id, &m.name)) } }
             }
         }
         h2 { "Attendance" }
@@ -188,7 +181,11 @@ pub(crate) async fn session(
         }
         @if unconference {
             h2 { "Agenda" }
-            p.hint { "Proposals ranked by votes. One vote per person per proposal." }
+            p.hint {
+                "Proposals ranked by votes. One vote per person per proposal"
+                @if s.vote_budget > 0 { "; each member's first " (s.vote_budget) " votes count" }
+                "."
+            }
             @if p.agenda.is_empty() {
                 p.muted { "No proposals yet: propose a talk, a discussion or an ask for help." }
             } @else {
@@ -215,19 +212,24 @@ pub(crate) async fn session(
                 }
             }
             h2 { "Schedule" }
-            @if scheduled.is_empty() {
+            @if s.slots.is_empty() {
                 p.muted { "Not scheduled yet: the hosts turn the top proposals into slots." }
             } @else {
+                @let rooms = s.slots.iter().any(|slot| !slot.room.is_empty());
                 table {
-                    thead { tr { th { "When" } th { "What" } th { "Who" } } }
+                    thead { tr { th { "When" } @if rooms { th { "Room" } } th { "What" } th { "Who" } } }
                     tbody {
-                        @for item in &scheduled {
-                            @if let Some(slot) = &item.slot {
-                                tr { td { (when(&slot.start)) } td { (txt(&item.title)) } td { (member_link(&item.by.id, &item.by.name)) } }
+                        @for slot in &s.slots {
+                            tr {
+                                td { (when(&slot.start)) }
+                                @if rooms { td { (txt(&slot.room)) } }
+                                td { (txt(&slot.title)) }
+                                td { (member_link(&slot.by.id, &slot.by.name)) }
                             }
                         }
                     }
                 }
+                @for clash in &s.clashes { p.notice { (txt(clash)) } }
             }
         }
         h2 { "Write-up" }
@@ -321,6 +323,7 @@ pub(crate) async fn attend(
 ) -> Response {
     let request = AttendRequest {
         members: Vec::new(),
+        guests: Vec::new(),
     };
     let done = api::attend(State(dash.app.clone()), Path(id.clone()), ApiJson(request))
         .await
@@ -397,12 +400,14 @@ pub(crate) async fn schedule(
     Form(form): Form<ScheduleForm>,
 ) -> Response {
     let done = async {
+        // The form asks for a clock time on the session's day, in the session's own offset
+        // (the model reads a clock time alone as on the session's day).
         let session = dash.app.resolve_session(&id).await?;
-        let from = slot_start(&session, &form.from)?;
         let request = ScheduleRequest {
-            top: form.top,
-            from,
+            top: Some(form.top),
+            from: form.from,
             minutes: form.minutes,
+            tz: session.start_time().map(|t| offset_name(t.offset())),
         };
         api::schedule(State(dash.app.clone()), Path(id.clone()), ApiJson(request)).await?;
         Ok("Scheduled".to_owned())
@@ -411,15 +416,11 @@ pub(crate) async fn schedule(
     ctx.done(done, &session_url(&id))
 }
 
-/// `HH:MM` on the session's own day and offset, as RFC 3339.
-fn slot_start(session: &Session, hhmm: &str) -> Result<String, ApiError> {
-    let start = session
-        .start_time()
-        .ok_or_else(|| ApiError::bad_request("the session has no readable start time"))?;
-    let format = time::macros::format_description!("[hour]:[minute]");
-    let at = time::Time::parse(hhmm.trim(), format)
-        .map_err(|_| ApiError::bad_request(format!("{hhmm:?} is not a time like 10:30")))?;
-    Ok(crdt_model::when::format(start.replace_time(at)))
+/// `+01:00`: an offset as the model's `when::zone` reads it.
+fn offset_name(offset: time::UtcOffset) -> String {
+    let (h, m, _) = offset.as_hms();
+    let sign = if offset.is_negative() { '-' } else { '+' };
+    format!("{sign}{:02}:{:02}", h.unsigned_abs(), m.unsigned_abs())
 }
 
 #[derive(Debug, Deserialize)]
@@ -462,7 +463,7 @@ async fn save_notes(state: &AppState, key: &str, base: &str, text: &str) -> Resu
     let mut edit = doc.fork_at(&base).map_err(|_| {
         ApiError::conflict("this page's copy of the write-up is unknown here; reload the page")
     })?;
-    Session::update(&mut edit, |s| s.notes_set(&text))?;
+    Session::set_notes(&mut edit, &text)?;
     doc.merge(&mut edit)
         .map_err(|e| ApiError::internal(e.to_string()))?;
     tx.commit().await?;
@@ -478,4 +479,20 @@ pub(crate) async fn ics(State(dash): State<Dashboard>) -> Result<Response, PageE
         header::HeaderValue::from_static("attachment; filename=\"guild-sessions.ics\""),
     );
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_are_named_as_the_model_reads_them() {
+        let offset = |h, m| time::UtcOffset::from_hms(h, m, 0).unwrap();
+        assert_eq!(offset_name(offset(1, 0)), "+01:00");
+        assert_eq!(offset_name(offset(-5, -30)), "-05:30");
+        assert_eq!(offset_name(offset(0, 0)), "+00:00");
+        for name in ["+01:00", "-05:30"] {
+            assert!(crdt_model::when::zone(name).is_ok(), "{name}");
+        }
+    }
 }

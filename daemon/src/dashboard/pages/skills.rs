@@ -10,7 +10,7 @@ use crdt_model::skills::{self, Helper, SkillLevel, SkillSummary};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use crate::api::error::{ApiError, ApiJson};
+use crate::api::error::{ApiError, ApiJson, ApiQuery};
 use crate::api::skills as api;
 use crate::api::state::AppState;
 use crate::dashboard::Dashboard;
@@ -27,7 +27,9 @@ struct Heatmap {
 async fn gather_heatmap(state: &AppState) -> Result<Heatmap, ApiError> {
     Ok(Heatmap {
         matrix: api::matrix(State(state.clone())).await?.0,
-        report: api::gaps(State(state.clone())).await?.0,
+        report: api::gaps(State(state.clone()), ApiQuery(Default::default()))
+            .await?
+            .0,
         taxonomy: api::taxonomy(State(state.clone())).await?.0,
     })
 }
@@ -81,6 +83,23 @@ pub(crate) async fn heatmap(ctx: Ctx, State(dash): State<Dashboard>) -> PageResu
                 h2 { "Gaps" }
                 p.hint { "Wanted by more people than can teach them." }
                 (summaries(&h.report.gaps, |s| format!("{} want to grow, {} can teach", s.want_to_grow, s.teachers), "No gaps: everything wanted has a teacher."))
+            }
+            @if !h.report.movement.is_empty() {
+                section.panel {
+                    h2 { "Moved since " (h.report.since) }
+                    ul.plain {
+                        @for m in &h.report.movement {
+                            li {
+                                a href={ "/ui/skills/who?skill=" (urlencode(&m.skill)) } { (txt(&m.skill)) } br;
+                                span.muted {
+                                    "experienced or better " (m.experienced_then) " → " (m.experienced_now)
+                                    ", can teach " (m.teachers_then) " → " (m.teachers_now)
+                                    ", want to grow " (m.want_to_grow_then) " → " (m.want_to_grow_now)
+                                }
+                            }
+                        }
+                    }
+                }
             }
         }
     };
@@ -175,15 +194,17 @@ async fn gather_who(state: &AppState, asked: &str) -> Result<(Vec<String>, Answe
     if asked.trim().is_empty() {
         return Ok((taxonomy, Answer::None));
     }
-    let Ok(skill) = community.resolve_skill(asked) else {
-        return Ok((taxonomy, Answer::Unknown(asked.trim().to_owned())));
+    let skill = match community.resolve_skill(asked) {
+        Ok(skill) => skill,
+        // The model's words: they suggest the skill meant, if one is close.
+        Err(e) => return Ok((taxonomy, Answer::Unknown(e.to_string()))),
     };
     let members = state.members(false).await?;
     Ok((
         taxonomy,
         Answer::Found {
             helpers: skills::who_can_help(&members, &skill),
-            learners: skills::wants_to_learn(&members, &skill),
+            learners: skills::who_wants_to_learn(&members, &skill),
             skill,
         },
     ))
@@ -208,8 +229,8 @@ pub(crate) async fn who(
         Answer::None => {
             html! { p.muted { "Type a skill to see who can help, can-teach first, and who wants to learn it." } }
         }
-        Answer::Unknown(skill) => html! {
-            p.notice { "No skill " strong { (txt(skill)) } " in the community's list. "
+        Answer::Unknown(why) => html! {
+            p.notice { (txt(why)) ". "
                 "Pick one from the list, or add it on the " a href="/ui/skills" { "Skills" } " page." }
         },
         Answer::Found {
@@ -297,7 +318,7 @@ pub(crate) async fn rate(
     let request = RateRequest {
         skill: form.skill.clone(),
         level: form.level,
-        grow: form.grow.is_some(),
+        grow: Some(form.grow.is_some()),
         member: None,
     };
     let rated = api::rate(State(dash.app.clone()), ApiJson(request))

@@ -157,6 +157,7 @@ fn rate(rng: &mut StdRng, doc: &mut AutoCommit, now: &str) -> Result<()> {
         level: u64::from(u8::from(level)),
         grow: rng.random_bool(0.3),
         updated: now.into(),
+        by: String::new(),
     };
     let skills = object(doc, "skills")?;
     autosurgeon::reconcile_prop(doc, &skills, skill_key(skill).as_str(), &rating)?;

@@ -151,7 +151,7 @@ pub fn model_cost() -> Result<ModelCost> {
         let (skill, level, at) = (SKILLS[i % SKILLS.len()], level(i)?, now(i));
         let t = Instant::now();
         Member::update(&mut doc, |m| {
-            m.rate(skill, level, false, &at);
+            m.rate(skill, level, Some(false), "cost", &at);
             Ok(())
         })
         .map_err(err)?;
@@ -172,6 +172,7 @@ pub fn model_cost() -> Result<ModelCost> {
             level: (i % 5) as u64,
             grow: true,
             updated: now(i + 1000),
+            by: String::new(),
         };
         let t = Instant::now();
         autosurgeon::reconcile_prop(&mut doc, &skills, skill_key(skill).as_str(), &rating)?;

@@ -1,0 +1,35 @@
+//! `GET /metrics`, and counting every API request for it.
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::sync::atomic::Ordering;
+
+use super::state::AppState;
+use crate::metrics::{self, Snapshot};
+
+pub async fn scrape(State(state): State<AppState>) -> Response {
+    let engine = &state.network.engine;
+    let text = metrics::render(&Snapshot {
+        documents: state.repo.ids().len(),
+        peers: engine.report(),
+        bytes_in: engine.bytes_received.load(Ordering::Relaxed),
+        bytes_out: engine.bytes_sent.load(Ordering::Relaxed),
+    });
+    ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response()
+}
+
+/// Counts each request by method, route template and status (refused ones included).
+pub async fn count_requests(request: Request, next: Next) -> Response {
+    let method = request.method().to_string();
+    // `/api/members/{id}` is written `/api/members/:id`: braces inside a label value trip
+    // up simple text-format parsers.
+    let route = request.extensions().get::<MatchedPath>().map_or_else(
+        || "unmatched".to_owned(),
+        |p| p.as_str().replace('{', ":").replace('}', ""),
+    );
+    let response = next.run(request).await;
+    metrics::api_request(&method, &route, response.status().as_u16());
+    response
+}
