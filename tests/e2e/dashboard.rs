@@ -18,8 +18,8 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use futures::FutureExt;
 use guild_tests::{Daemon, HttpRequest, free_port, wait_until};
 use serde_json::{Value, json};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
+
+use crate::community::{date, day};
 
 /// How long a synced change may take to show on the other daemon's open page.
 const LIVE: Duration = Duration::from_secs(20);
@@ -95,22 +95,6 @@ impl Drop for Driver {
             let _ = Command::new("kill").arg("-KILL").args(&pids).status();
         }
     }
-}
-
-/// An RFC 3339 time `days` from now at `hour`:00 UTC.
-fn day(days: i64, hour: u8) -> String {
-    let date = (OffsetDateTime::now_utc() + time::Duration::days(days)).date();
-    date.with_hms(hour, 0, 0)
-        .unwrap()
-        .assume_utc()
-        .format(&Rfc3339)
-        .unwrap()
-}
-
-fn date(days: i64) -> String {
-    (OffsetDateTime::now_utc() + time::Duration::days(days))
-        .date()
-        .to_string()
 }
 
 /// A small but lively community on `ada`, so every page has something to show.
