@@ -155,7 +155,8 @@ pub struct MemberSaved {
 pub struct RateRequest {
     /// A skill name, whatever its case and accents, or a unique prefix of one.
     pub skill: String,
-    /// 0-4.
+    /// 0-4: none, aware, practising, experienced, can teach.
+    #[cfg_attr(feature = "openapi", schema(maximum = 4))]
     pub level: u8,
     /// Wants to grow it; absent keeps what the member said before.
     #[serde(default)]
@@ -588,6 +589,7 @@ pub struct LogRequest {
 pub struct LedgerRequest {
     /// How much help (1-100); the route says whether it was given or asked.
     #[serde(default = "one")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100, default = 1))]
     pub amount: i64,
     #[serde(default)]
     pub date: Option<String>,

@@ -212,7 +212,8 @@ pub async fn remove_term(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct SuggestQuery {
-    /// How many to suggest, 1-50 [default: 2].
+    /// How many to suggest [default: 2].
+    #[param(minimum = 1, maximum = 50)]
     count: Option<usize>,
 }
 

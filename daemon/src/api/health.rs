@@ -15,7 +15,9 @@ use super::state::{AppState, clock};
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct HealthQuery {
-    /// `YYYY-MM-DD`: compare the skills audit with how it stood then [default: 6 months ago].
+    /// `YYYY-MM-DD`, not in the future: compare the skills audit with how it stood then
+    /// [default: 6 months ago].
+    #[param(format = Date)]
     since: Option<String>,
 }
 

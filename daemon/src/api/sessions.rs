@@ -30,6 +30,7 @@ use super::{allowed, guests, ics};
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// `upcoming`, `past` or `all` [default: all].
+    #[param(pattern = "^(upcoming|past|all)?$")]
     when: Option<String>,
 }
 

@@ -181,7 +181,9 @@ pub async fn matrix(State(state): State<AppState>) -> ApiResult<Matrix> {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct SinceQuery {
-    /// `YYYY-MM-DD`: compare with the audit as it stood at the end of this day.
+    /// `YYYY-MM-DD`, not in the future: compare with the audit as it stood at the end of
+    /// this day [default: six months ago].
+    #[param(format = Date)]
     since: Option<String>,
 }
 
