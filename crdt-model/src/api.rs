@@ -6,22 +6,30 @@ use serde::{Deserialize, Serialize};
 use crate::member::{Member, Profile};
 use crate::skills::{Helper, SkillMovement, SkillSummary, StaleRatings};
 
-/// Every error response: `{ "error": { "code", "message" } }`.
+/// Every error response: `{ "error": { "code", "message" } }`, plus `details` where a
+/// route has more to say.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorDetail {
     /// Stable, machine-readable: `bad_request`, `not_found`, `conflict`, `unauthorized`, ...
     pub code: String,
     /// One line for people.
     pub message: String,
+    /// Machine-readable detail where a route has more to say, such as the report of an
+    /// import refused for its bad rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InitRequest {
     /// Community name.
     pub community: String,
@@ -32,12 +40,14 @@ pub struct InitRequest {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InitResponse {
     pub community_id: String,
     pub member_id: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Status {
     pub version: String,
     pub data_dir: String,
@@ -54,6 +64,7 @@ pub struct Status {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PeerStatus {
     pub peer_id: String,
     pub connected: bool,
@@ -70,12 +81,14 @@ pub struct PeerStatus {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AddPeerRequest {
     /// A libp2p multiaddr, e.g. `/ip4/192.0.2.7/tcp/4717`.
     pub addr: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Peers {
     /// Addresses this daemon keeps dialling.
     pub dialled: Vec<String>,
@@ -83,6 +96,7 @@ pub struct Peers {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Invite {
     /// Give this to the new member: `guild join TICKET --name NAME`. It holds the community
     /// secret, so share it like a password.
@@ -93,12 +107,14 @@ pub struct Invite {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JoinRequest {
     pub ticket: String,
     pub me: Profile,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CommunitySummary {
     pub id: String,
     pub name: String,
@@ -107,12 +123,14 @@ pub struct CommunitySummary {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MemberRef {
     pub id: String,
     pub name: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DocStatus {
     pub id: String,
     pub kind: String,
@@ -123,6 +141,7 @@ pub struct DocStatus {
 
 /// A member as added or updated, with anything worth a second look (a name already in use).
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MemberSaved {
     #[serde(flatten)]
     pub member: Member,
@@ -132,10 +151,12 @@ pub struct MemberSaved {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RateRequest {
     /// A skill name, whatever its case and accents, or a unique prefix of one.
     pub skill: String,
-    /// 0-4.
+    /// 0-4: none, aware, practising, experienced, can teach.
+    #[cfg_attr(feature = "openapi", schema(maximum = 4))]
     pub level: u8,
     /// Wants to grow it; absent keeps what the member said before.
     #[serde(default)]
@@ -147,11 +168,13 @@ pub struct RateRequest {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AddSkillRequest {
     pub name: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WhoResponse {
     pub skill: String,
     /// Practising or better, can-teach first.
@@ -162,6 +185,7 @@ pub struct WhoResponse {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Matrix {
     /// Column order for every row.
     pub skills: Vec<String>,
@@ -169,6 +193,7 @@ pub struct Matrix {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MatrixRow {
     pub member_id: String,
     pub name: String,
@@ -216,6 +241,7 @@ fn not_a_formula(cell: &str) -> String {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StrengthsAndGaps {
     pub strengths: Vec<SkillSummary>,
     pub gaps: Vec<SkillSummary>,
@@ -231,6 +257,7 @@ pub struct StrengthsAndGaps {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StaleReport {
     /// Ratings last changed before this day (`YYYY-MM-DD`) are stale.
     pub older_than: String,
@@ -243,6 +270,7 @@ pub struct StaleReport {
 // ----- sessions -----
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionView {
     pub id: String,
     pub title: String,
@@ -286,6 +314,7 @@ pub struct SessionView {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GuestRef {
     pub id: String,
     pub name: String,
@@ -294,6 +323,7 @@ pub struct GuestRef {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RsvpView {
     #[serde(flatten)]
     pub member: MemberRef,
@@ -302,6 +332,7 @@ pub struct RsvpView {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CancellationView {
     pub at: String,
     pub by: MemberRef,
@@ -309,6 +340,7 @@ pub struct CancellationView {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SlotView {
     /// The proposal's id.
     pub proposal: String,
@@ -322,6 +354,7 @@ pub struct SlotView {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AgendaItem {
     pub id: String,
     pub title: String,
@@ -334,6 +367,7 @@ pub struct AgendaItem {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RsvpRequest {
     pub status: String,
     #[serde(default)]
@@ -343,6 +377,7 @@ pub struct RsvpRequest {
 /// Who came (POST), or whose attendance entries to take back (DELETE).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AttendRequest {
     /// Members (id, prefix or name); with no guests either, empty means me.
     #[serde(default)]
@@ -354,6 +389,7 @@ pub struct AttendRequest {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NotesRequest {
     /// A paragraph added at the end of the write-up.
     #[serde(default)]
@@ -365,6 +401,7 @@ pub struct NotesRequest {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProposeRequest {
     pub title: String,
     /// talk, discussion or help.
@@ -376,6 +413,7 @@ pub struct ProposeRequest {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VoteRequest {
     /// true votes, false withdraws the vote.
     pub vote: bool,
@@ -386,6 +424,7 @@ pub struct VoteRequest {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScheduleRequest {
     /// How many of the best-voted proposals get a slot [default: as many as fit]; not 0.
     #[serde(default)]
@@ -406,6 +445,7 @@ fn thirty() -> u32 {
 /// Moves a proposal's slot by hand.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MoveRequest {
     /// The new start, as people write times; a clock time alone is on the session's day.
     pub at: String,
@@ -421,6 +461,7 @@ pub struct MoveRequest {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CancelRequest {
     /// true cancels, false reinstates.
     pub cancelled: bool,
@@ -431,6 +472,7 @@ pub struct CancelRequest {
 // ----- guests -----
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GuestView {
     pub id: String,
     pub name: String,
@@ -447,6 +489,7 @@ pub struct GuestView {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewTermRequest {
     pub start: String,
     pub end: String,
@@ -455,6 +498,7 @@ pub struct NewTermRequest {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TermView {
     pub id: String,
     pub start: String,
@@ -463,6 +507,7 @@ pub struct TermView {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CouncilView {
     pub current: Vec<TermView>,
     pub upcoming: Vec<TermView>,
@@ -482,6 +527,7 @@ pub struct CouncilView {
 
 /// One entry of the community's change log, with names for people.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LogView {
     pub id: String,
     /// RFC 3339.
@@ -496,6 +542,7 @@ pub struct LogView {
 // ----- onboarding -----
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewStarter {
     pub member_id: String,
     pub name: String,
@@ -507,6 +554,7 @@ pub struct NewStarter {
 // ----- knowledge -----
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EntryView {
     pub id: String,
     #[serde(flatten)]
@@ -520,6 +568,7 @@ pub struct EntryView {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QuestionView {
     pub id: String,
     #[serde(flatten)]
@@ -531,6 +580,7 @@ pub struct QuestionView {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AskRequest {
     pub title: String,
     #[serde(default)]
@@ -539,6 +589,7 @@ pub struct AskRequest {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AnswerRequest {
     pub body: String,
     /// A guest's answer, recorded by me: the guest (id, prefix or name).
@@ -548,6 +599,7 @@ pub struct AnswerRequest {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AcceptRequest {
     pub answer: String,
 }
@@ -556,6 +608,7 @@ pub struct AcceptRequest {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LogRequest {
     /// coffee, lunch, meeting, event, call, message or other.
     pub kind: String,
@@ -568,9 +621,11 @@ pub struct LogRequest {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LedgerRequest {
     /// How much help (1-100); the route says whether it was given or asked.
     #[serde(default = "one")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100, default = 1))]
     pub amount: i64,
     #[serde(default)]
     pub date: Option<String>,
@@ -583,6 +638,7 @@ fn one() -> i64 {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PersonDetail {
     pub standing: crate::relationships::Standing,
     pub interactions: Vec<crate::relationships::Interaction>,
@@ -592,6 +648,7 @@ pub struct PersonDetail {
 // ----- dashboard -----
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DashboardLink {
     /// Opens the dashboard once: a one-time code, not the API token, so nothing that
     /// stays in the browser's history can open it again.
@@ -603,6 +660,7 @@ pub struct DashboardLink {
 // ----- devices -----
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeviceLink {
     /// Give this to your other laptop: `guild devices join CODE`. It holds your community's
     /// secret and your device secret: share it with nobody.
@@ -611,11 +669,13 @@ pub struct DeviceLink {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeviceJoinRequest {
     pub code: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeviceStatus {
     pub peer_id: String,
     pub added: String,

@@ -15,6 +15,7 @@ use crate::{DocKind, GuildDoc, ModelError};
 pub const SCHEMA: u64 = 1;
 
 #[derive(Clone, Debug, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Community {
     #[serde(skip)]
     pub kind: String,
@@ -59,6 +60,7 @@ pub struct Community {
 
 /// Someone from outside the community.
 #[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Guest {
     pub name: String,
     /// Where they come from: another department, a supplier, a company.
@@ -78,6 +80,7 @@ pub struct Guest {
 /// What a member fills in to record a guest.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewGuest {
     pub name: String,
     #[serde(default)]
@@ -89,6 +92,7 @@ pub struct NewGuest {
 /// A change to a guest's record: only what is given changes.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GuestChange {
     #[serde(default)]
     pub name: Option<String>,
@@ -100,6 +104,7 @@ pub struct GuestChange {
 
 /// One entry of the community's change log.
 #[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LogEntry {
     /// RFC 3339 time of the change (the acting daemon's clock).
     pub at: String,
@@ -114,6 +119,7 @@ pub struct LogEntry {
 }
 
 #[derive(Clone, Debug, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Invitation {
     /// Member id of who invited.
     pub by: String,
@@ -122,11 +128,13 @@ pub struct Invitation {
 }
 
 #[derive(Clone, Debug, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SkillDef {
     pub name: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DocEntry {
     pub kind: String,
 }

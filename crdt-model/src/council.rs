@@ -14,6 +14,7 @@ use crate::session::Session;
 use crate::{ModelError, text, when as t};
 
 #[derive(Clone, Debug, Default, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Term {
     /// `YYYY-MM-DD`, inclusive.
     pub start: String,
@@ -58,6 +59,7 @@ impl Term {
 
 /// Why someone is suggested to lead next.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Suggestion {
     pub member_id: String,
     pub name: String,
@@ -72,6 +74,7 @@ pub struct Suggestion {
 
 /// Fair suggestions for the next term, and who the organiser still needs to ask.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Suggestions {
     /// Fairest first: never led, then led least and longest ago, then who attends most,
     /// then who said they are willing.

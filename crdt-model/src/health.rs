@@ -24,6 +24,7 @@ use crate::when;
 pub const ACTIVE_DAYS: i64 = 90;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HealthReport {
     pub today: String,
     pub members: usize,
@@ -57,6 +58,7 @@ pub struct HealthReport {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Month {
     /// `YYYY-MM`.
     pub month: String,
@@ -65,6 +67,7 @@ pub struct Month {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionAttendance {
     pub id: String,
     pub title: String,
@@ -78,6 +81,7 @@ pub struct SessionAttendance {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Trend {
     /// rising, steady, falling, or unknown (fewer than two past sessions).
     pub direction: String,
@@ -88,6 +92,7 @@ pub struct Trend {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Drifted {
     pub member_id: String,
     pub name: String,
@@ -96,6 +101,7 @@ pub struct Drifted {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NeverCame {
     pub member_id: String,
     pub name: String,

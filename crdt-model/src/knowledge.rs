@@ -29,6 +29,7 @@ pub struct Knowledge {
 }
 
 #[derive(Clone, Debug, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Entry {
     /// resource, guideline or ritual.
     pub entry_kind: String,
@@ -44,6 +45,7 @@ pub struct Entry {
 }
 
 #[derive(Clone, Debug, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Question {
     pub title: String,
     pub body: String,
@@ -55,6 +57,7 @@ pub struct Question {
 }
 
 #[derive(Clone, Debug, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Answer {
     pub body: String,
     /// Member id of who answered, or the guest id when `guest` is set.
@@ -77,6 +80,7 @@ impl GuildDoc for Knowledge {
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewEntry {
     #[serde(default)]
     pub kind: Option<String>,
@@ -95,6 +99,7 @@ pub struct NewEntry {
 /// A change to an entry: only what is given changes.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EntryChange {
     #[serde(default)]
     pub kind: Option<String>,

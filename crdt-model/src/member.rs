@@ -23,6 +23,7 @@ use crate::{DocKind, GuildDoc, ModelError, when};
 pub const SCHEMA: u64 = 1;
 
 #[derive(Clone, Debug, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Member {
     #[serde(skip)]
     pub kind: String,
@@ -75,6 +76,7 @@ pub struct Member {
 
 /// One self-rating in the skills audit.
 #[derive(Clone, Debug, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Rating {
     /// The skill's display name as the taxonomy spells it.
     pub name: String,
@@ -94,6 +96,7 @@ pub struct Rating {
 
 /// One rating in a member's history.
 #[derive(Clone, Debug, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RatingEvent {
     /// The skill's display name as the taxonomy spelled it then.
     pub skill: String,
@@ -110,6 +113,7 @@ pub struct RatingEvent {
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Willingness {
     /// Said yes.
     Willing,
@@ -261,6 +265,7 @@ impl GuildDoc for Member {
 /// The fields a person fills in. `None` leaves a field unchanged in an update.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Profile {
     pub name: Option<String>,
     pub role: Option<String>,

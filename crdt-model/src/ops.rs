@@ -11,6 +11,7 @@ pub const EXPORT_VERSION: u32 = 1;
 /// `guild export`: every shared document (and, if asked, the private one) as readable JSON.
 /// Never holds the community secret, device secrets or keys: those are not in documents.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Export {
     /// Always [`EXPORT_FORMAT`].
     pub format: String,
@@ -27,6 +28,7 @@ pub struct Export {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExportedDoc {
     pub id: String,
     /// community, member, session, knowledge or relationships.
@@ -39,6 +41,7 @@ pub struct ExportedDoc {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ImportRequest {
     /// The CSV file's text, header row first.
     pub csv: String,
@@ -49,6 +52,7 @@ pub struct ImportRequest {
 
 /// What an import did, or (preview) would do. An import with any bad row changes nothing.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ImportReport {
     pub preview: bool,
     /// True once everything in it is durable.
@@ -74,6 +78,7 @@ pub struct ImportReport {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ColumnUse {
     pub column: String,
     /// The field it fills, e.g. `role`, or `skill: Discovery`, `grow: Discovery`.
@@ -81,6 +86,7 @@ pub struct ColumnUse {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RowError {
     /// 1-based line in the file where the row starts (the header is line 1).
     pub line: u64,
@@ -89,11 +95,13 @@ pub struct RowError {
 
 /// `guild doctor`: what was checked and what to do about each problem.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DoctorReport {
     pub checks: Vec<Check>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Check {
     /// Short name: daemon, data-dir, store, clock, listening, mdns, peers...
     pub name: String,
@@ -106,6 +114,7 @@ pub struct Check {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum CheckStatus {
     Ok,
     /// Works, but not as well as it could.

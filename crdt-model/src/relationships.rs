@@ -52,6 +52,7 @@ pub struct Relationships {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Person {
     pub name: String,
     pub team: String,
@@ -76,6 +77,7 @@ pub struct Person {
 }
 
 #[derive(Clone, Debug, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Interaction {
     pub person: String,
     /// `YYYY-MM-DD`.
@@ -86,6 +88,7 @@ pub struct Interaction {
 
 /// A deposit is help given; a withdrawal a favour asked.
 #[derive(Clone, Debug, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LedgerEntry {
     pub person: String,
     pub date: String,
@@ -101,6 +104,7 @@ impl GuildDoc for Relationships {
 /// What a person types about someone. `None` leaves a field unchanged.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PersonFields {
     pub name: Option<String>,
     pub team: Option<String>,
@@ -142,6 +146,7 @@ impl DueOrder {
 
 /// One person in the member's map, with where the relationship stands.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Standing {
     pub id: String,
     #[serde(flatten)]

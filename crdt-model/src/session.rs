@@ -133,6 +133,7 @@ pub struct Proposal {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Slot {
     pub start: String,
     pub end: String,
@@ -185,6 +186,7 @@ pub const PROPOSAL_KINDS: &[&str] = &["talk", "discussion", "help"];
 /// What a person fills in to create a session.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewSession {
     pub title: String,
     pub kind: String,
@@ -218,6 +220,7 @@ pub struct NewSession {
 /// A change to a session: only what is given changes.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionChange {
     #[serde(default)]
     pub title: Option<String>,

@@ -119,10 +119,13 @@ pub const DEFAULT_SKILLS: &[&str] = &[
 
 /// One person who can help with a skill.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Helper {
     pub member_id: String,
     pub name: String,
     pub team: String,
+    /// 0 none, 1 aware, 2 practising, 3 experienced, 4 can teach.
+    #[cfg_attr(feature = "openapi", schema(value_type = u8, minimum = 0, maximum = 4))]
     pub level: SkillLevel,
     pub wants_to_grow: bool,
 }
@@ -179,6 +182,7 @@ fn by_name(a: &Helper, b: &Helper) -> std::cmp::Ordering {
 
 /// Per skill, how the community stands.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SkillSummary {
     pub skill: String,
     /// Members who rated themselves at each level 0..=4.
@@ -265,6 +269,7 @@ pub fn strengths(summaries: &[SkillSummary]) -> Vec<SkillSummary> {
 /// How one skill moved between two days of the audit: members rated experienced or better,
 /// able to teach, and wanting to grow it, then and now.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SkillMovement {
     pub skill: String,
     pub experienced_then: u32,
@@ -344,6 +349,7 @@ pub const STALE_MONTHS: u8 = 6;
 
 /// A member whose ratings have not changed for [`STALE_MONTHS`] months.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StaleRatings {
     pub member_id: String,
     pub name: String,

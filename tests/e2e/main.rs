@@ -9,6 +9,7 @@ mod doctor;
 mod hostile;
 mod mdns;
 mod metrics;
+mod openapi;
 mod ops;
 mod people;
 mod private;

@@ -2,19 +2,32 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use crdt_model::api::{CommunitySummary, DocStatus, InitRequest, InitResponse, MemberRef, Status};
+use crdt_model::api::{
+    CommunitySummary, DocStatus, ErrorBody, InitRequest, InitResponse, MemberRef, Status,
+};
 use crdt_model::community::Community;
 use crdt_model::member::Member;
 use crdt_model::{DocKind, GuildDoc};
 
 use super::error::{ApiError, ApiJson, ApiResult};
 use super::network::{listen_addrs, peer_statuses};
+use super::openapi::DiskFull;
 use super::state::{AppState, META_COMMUNITY, META_ME, new_id, now};
 use crate::net::membership::{Device, Membership};
 use crate::net::store_membership;
 use crate::repo::Txn;
 use crdt_model::relationships::Relationships;
 
+/// The daemon: version, addresses, its community and member, documents and peers.
+///
+/// Works before a community exists (`community` and `me` are then null).
+#[utoipa::path(
+    get,
+    path = "/api/status",
+    tag = "status",
+    operation_id = "status",
+    responses((status = 200, description = "The daemon's status", body = Status))
+)]
 pub async fn status(State(state): State<AppState>) -> ApiResult<Status> {
     let identity = state.identity();
     let mut community = None;
@@ -71,6 +84,20 @@ pub fn sorted_heads(doc: &mut automerge::AutoCommit) -> Vec<String> {
     heads
 }
 
+/// Creates a community, with this daemon's member as its founder and first steward.
+#[utoipa::path(
+    post,
+    path = "/api/init",
+    tag = "status",
+    operation_id = "init",
+    request_body = InitRequest,
+    responses(
+        (status = 201, description = "The new community and member ids", body = InitResponse),
+        (status = 400, description = "A name or field is not valid; the first member has no buddy", body = ErrorBody),
+        (status = 409, description = "This daemon already belongs to (or is joining) a community", body = ErrorBody),
+        (status = 507, response = DiskFull),
+    )
+)]
 pub async fn init(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<InitRequest>,
@@ -147,6 +174,17 @@ pub fn create_member(
     Ok(())
 }
 
+/// The community document: name, purpose, skills taxonomy, council, guests, change log.
+#[utoipa::path(
+    get,
+    path = "/api/community",
+    tag = "status",
+    operation_id = "community",
+    responses(
+        (status = 200, description = "The community", body = Community),
+        (status = 409, description = "No community yet, or still joining one", body = ErrorBody),
+    )
+)]
 pub async fn community(State(state): State<AppState>) -> ApiResult<Community> {
     Ok(ApiJson(Community::clone(&*state.community().await?)))
 }

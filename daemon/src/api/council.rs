@@ -7,20 +7,33 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use crdt_model::GuildDoc;
-use crdt_model::api::{CouncilView, MemberRef, NewTermRequest, TermView};
+use crdt_model::api::{CouncilView, ErrorBody, MemberRef, NewTermRequest, TermView};
 use crdt_model::community::Community;
 use crdt_model::council::{self, Suggestions, Term};
 use crdt_model::lookup::{MIN_ID_PREFIX, join_names};
 use crdt_model::member::Willingness;
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::error::{ApiError, ApiJson, ApiQuery, ApiResult};
+use super::openapi::DiskFull;
 use super::state::{AppState, clock, log_change, new_id};
 
 fn today() -> time::Date {
     clock().date()
 }
 
+/// The council rota: current, upcoming and past terms, who never led, who is willing.
+#[utoipa::path(
+    get,
+    path = "/api/council",
+    tag = "council",
+    operation_id = "council",
+    responses(
+        (status = 200, description = "The rota", body = CouncilView),
+        (status = 409, description = "No community yet", body = ErrorBody),
+    )
+)]
 pub async fn show(State(state): State<AppState>) -> ApiResult<CouncilView> {
     let community = state.community().await?;
     let today = today();
@@ -80,6 +93,21 @@ fn leads_named(view: &TermView) -> String {
     join_names(&names, "and")
 }
 
+/// Adds a term to the rota (stewards only); logged.
+#[utoipa::path(
+    post,
+    path = "/api/council",
+    tag = "council",
+    operation_id = "addTerm",
+    request_body = NewTermRequest,
+    responses(
+        (status = 201, description = "The term added", body = TermView),
+        (status = 400, description = "The dates are not valid, no leads, or a lead is not a member", body = ErrorBody),
+        (status = 403, description = "Only stewards change the rota", body = ErrorBody),
+        (status = 409, description = "No community yet, or a lead matches several members", body = ErrorBody),
+        (status = 507, response = DiskFull),
+    )
+)]
 pub async fn add_term(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<NewTermRequest>,
@@ -115,8 +143,21 @@ pub async fn add_term(
     Ok((StatusCode::CREATED, ApiJson(view)))
 }
 
-/// Takes a term off the rota (a mistake, or plans that changed). `{term}` is its id, a
-/// unique id prefix, or its start date.
+/// Takes a term off the rota (a mistake, or plans that changed; stewards only); logged.
+#[utoipa::path(
+    delete,
+    path = "/api/council/{term}",
+    tag = "council",
+    operation_id = "removeTerm",
+    params(("term" = String, Path, description = "A term: id, unique id prefix, or start date (`YYYY-MM-DD`)")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 403, description = "Only stewards change the rota", body = ErrorBody),
+        (status = 404, description = "No such term", body = ErrorBody),
+        (status = 409, description = "No community yet, or several terms match", body = ErrorBody),
+        (status = 507, response = DiskFull),
+    )
+)]
 pub async fn remove_term(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -167,12 +208,28 @@ pub async fn remove_term(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SuggestQuery {
+    /// How many to suggest [default: 2].
+    #[param(minimum = 1, maximum = 50)]
     count: Option<usize>,
 }
 
+/// Who could lead next, fairest first: who has not led yet, who is willing.
+#[utoipa::path(
+    get,
+    path = "/api/council/suggest",
+    tag = "council",
+    operation_id = "suggestLeads",
+    params(SuggestQuery),
+    responses(
+        (status = 200, description = "Suggestions, fairest first", body = Suggestions),
+        (status = 400, description = "`count` is not 1-50", body = ErrorBody),
+        (status = 409, description = "No community yet", body = ErrorBody),
+    )
+)]
 pub async fn suggest(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<SuggestQuery>,

@@ -29,6 +29,18 @@ pub fn record_mdns(enabled: bool) {
     let _ = MDNS.set(enabled);
 }
 
+/// What the daemon can check about itself, each with what to do when something is wrong.
+///
+/// The store, free disk space, the clock, where it listens, mDNS, peers.
+#[utoipa::path(
+    get,
+    path = "/api/doctor",
+    tag = "operations",
+    operation_id = "doctor",
+    responses(
+        (status = 200, description = "The checks", body = DoctorReport),
+    )
+)]
 pub async fn report(State(state): State<AppState>) -> ApiResult<DoctorReport> {
     let listening = listen_addrs(&state).await;
     Ok(ApiJson(DoctorReport {

@@ -9,16 +9,19 @@ use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use crdt_model::DocKind;
+use crdt_model::api::ErrorBody;
 use crdt_model::automerge::AutoSerde;
 use crdt_model::ops::{EXPORT_FORMAT, EXPORT_VERSION, Export, ExportedDoc};
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::community::sorted_heads;
 use super::error::{ApiError, ApiJson, ApiQuery, ApiResult};
 use super::state::{AppState, now};
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// Include this member's private relationships.
     #[serde(default)]
@@ -30,6 +33,17 @@ fn is_private(kind: Option<DocKind>) -> bool {
     kind == Some(DocKind::Relationships)
 }
 
+/// Every shared document as readable JSON (your relationships only with `private=true`).
+#[utoipa::path(
+    get,
+    path = "/api/export",
+    tag = "operations",
+    operation_id = "export",
+    params(ExportQuery),
+    responses(
+        (status = 200, description = "The export", body = Export),
+    )
+)]
 pub async fn json(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ExportQuery>,
@@ -74,6 +88,19 @@ pub async fn json(
     }))
 }
 
+/// One document's Automerge `save()` bytes, for Automerge tools.
+#[utoipa::path(
+    get,
+    path = "/api/documents/{id}/automerge",
+    tag = "operations",
+    operation_id = "exportAutomerge",
+    params(("id" = String, Path, description = "A document id (see `GET /api/status`)"), ExportQuery),
+    responses(
+        (status = 200, description = "The document's bytes", body = [u8], content_type = "application/octet-stream"),
+        (status = 403, description = "The document is private; ask with `private=true` (code `private`)", body = ErrorBody),
+        (status = 404, description = "No such document", body = ErrorBody),
+    )
+)]
 pub async fn automerge(
     State(state): State<AppState>,
     Path(id): Path<String>,

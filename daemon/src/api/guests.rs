@@ -5,14 +5,26 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use crdt_model::GuildDoc;
-use crdt_model::api::{GuestRef, GuestView};
+use crdt_model::api::{ErrorBody, GuestRef, GuestView};
 use crdt_model::community::{Community, Guest, GuestChange, NewGuest};
 use crdt_model::member::Member;
 
 use super::allowed;
 use super::error::{ApiError, ApiJson, ApiResult};
+use super::openapi::DiskFull;
 use super::state::{AppState, log_change, new_id, now};
 
+/// The community's guests (not members): speakers, suppliers, visitors.
+#[utoipa::path(
+    get,
+    path = "/api/guests",
+    tag = "guests",
+    operation_id = "listGuests",
+    responses(
+        (status = 200, description = "Current guests, by name", body = [GuestView]),
+        (status = 409, description = "No community yet", body = ErrorBody),
+    )
+)]
 pub async fn list(State(state): State<AppState>) -> ApiResult<Vec<GuestView>> {
     let community = state.community().await?;
     let mut guests: Vec<(&String, &Guest)> = community
@@ -32,11 +44,38 @@ pub async fn list(State(state): State<AppState>) -> ApiResult<Vec<GuestView>> {
     Ok(ApiJson(views))
 }
 
+/// One guest, with the sessions they spoke at and came to.
+#[utoipa::path(
+    get,
+    path = "/api/guests/{id}",
+    tag = "guests",
+    operation_id = "showGuest",
+    params(("id" = String, Path, description = "A guest: id, unique id prefix, or unique (prefix of a) name, whatever the case and accents")),
+    responses(
+        (status = 200, description = "The guest", body = GuestView),
+        (status = 404, description = "No such guest", body = ErrorBody),
+        (status = 409, description = "No community yet, or several guests match", body = ErrorBody),
+    )
+)]
 pub async fn show(State(state): State<AppState>, Path(key): Path<String>) -> ApiResult<GuestView> {
     let (id, guest) = resolve(&state, &key).await?;
     Ok(ApiJson(view(&state, &id, &guest).await?))
 }
 
+/// Records a guest.
+#[utoipa::path(
+    post,
+    path = "/api/guests",
+    tag = "guests",
+    operation_id = "addGuest",
+    request_body = NewGuest,
+    responses(
+        (status = 201, description = "The guest", body = GuestView),
+        (status = 400, description = "A field is not valid", body = ErrorBody),
+        (status = 409, description = "No community yet", body = ErrorBody),
+        (status = 507, response = DiskFull),
+    )
+)]
 pub async fn add(
     State(state): State<AppState>,
     ApiJson(new): ApiJson<NewGuest>,
@@ -56,6 +95,23 @@ pub async fn add(
     ))
 }
 
+/// Changes a guest's record: who recorded them, or a steward.
+#[utoipa::path(
+    patch,
+    path = "/api/guests/{id}",
+    tag = "guests",
+    operation_id = "updateGuest",
+    params(("id" = String, Path, description = "A guest: id, unique id prefix, or unique (prefix of a) name, whatever the case and accents")),
+    request_body = GuestChange,
+    responses(
+        (status = 200, description = "The guest as changed", body = GuestView),
+        (status = 400, description = "A field is not valid", body = ErrorBody),
+        (status = 403, description = "Only who recorded them, or stewards, may change a guest", body = ErrorBody),
+        (status = 404, description = "No such guest", body = ErrorBody),
+        (status = 409, description = "No community yet, or several guests match", body = ErrorBody),
+        (status = 507, response = DiskFull),
+    )
+)]
 pub async fn update(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -77,6 +133,21 @@ pub async fn update(
     Ok(ApiJson(view(&state, &id, &guest).await?))
 }
 
+/// Removes a guest: who recorded them, or a steward; logged.
+#[utoipa::path(
+    delete,
+    path = "/api/guests/{id}",
+    tag = "guests",
+    operation_id = "removeGuest",
+    params(("id" = String, Path, description = "A guest: id, unique id prefix, or unique (prefix of a) name, whatever the case and accents")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 403, description = "Only who recorded them, or stewards, may remove a guest", body = ErrorBody),
+        (status = 404, description = "No such guest", body = ErrorBody),
+        (status = 409, description = "No community yet, or several guests match", body = ErrorBody),
+        (status = 507, response = DiskFull),
+    )
+)]
 pub async fn remove(
     State(state): State<AppState>,
     Path(key): Path<String>,

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use crdt_model::api::ErrorBody;
 use crdt_model::community::Community;
 use crdt_model::member::{Member, Profile};
 use crdt_model::ops::{ColumnUse, ImportReport, ImportRequest, RowError};
@@ -17,6 +18,7 @@ use crdt_model::skills::{SkillLevel, skill_key};
 use crdt_model::{DocKind, GuildDoc};
 
 use super::error::{ApiError, ApiJson, ApiResult};
+use super::openapi::DiskFull;
 use super::state::{AppState, clock, new_id, now};
 
 /// Largest CSV accepted (a 10,000-member directory is about 2 MB).
@@ -334,6 +336,23 @@ impl MemberColumns {
     }
 }
 
+/// Imports members from a CSV spreadsheet: all rows in one transaction, or none.
+///
+/// With `preview`, a report of what would happen and no change. Rows find their member by id, else by name; a row naming nobody adds a member.
+#[utoipa::path(
+    post,
+    path = "/api/import/members",
+    tag = "operations",
+    operation_id = "importMembers",
+    request_body = ImportRequest,
+    responses(
+        (status = 200, description = "What was (or, previewed, would be) imported", body = ImportReport),
+        (status = 400, description = "The CSV or its header is not valid", body = ErrorBody),
+        (status = 409, description = "No community yet", body = ErrorBody),
+        (status = 422, description = "Rows do not parse, so nothing was imported (code `import_rejected`; `details` is the report, every bad row by line); or the JSON does not fit `ImportRequest`", body = ErrorBody),
+        (status = 507, response = DiskFull),
+    )
+)]
 pub async fn members(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<ImportRequest>,
@@ -548,6 +567,24 @@ struct Rate {
     grow: bool,
 }
 
+/// Imports a skills matrix from a CSV spreadsheet (stewards only): all rows, or none.
+///
+/// Ratings are recorded as made by you, on the members' behalf.
+#[utoipa::path(
+    post,
+    path = "/api/import/skills",
+    tag = "operations",
+    operation_id = "importSkills",
+    request_body = ImportRequest,
+    responses(
+        (status = 200, description = "What was (or, previewed, would be) imported", body = ImportReport),
+        (status = 400, description = "The CSV or its header is not valid", body = ErrorBody),
+        (status = 403, description = "Only stewards import a skills matrix", body = ErrorBody),
+        (status = 409, description = "No community yet", body = ErrorBody),
+        (status = 422, description = "Rows do not parse, so nothing was imported (code `import_rejected`; `details` is the report, every bad row by line); or the JSON does not fit `ImportRequest`", body = ErrorBody),
+        (status = 507, response = DiskFull),
+    )
+)]
 pub async fn skills(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<ImportRequest>,

@@ -4,24 +4,44 @@ use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use crdt_model::api::{AcceptRequest, AnswerRequest, AskRequest, EntryView, QuestionView};
+use crdt_model::api::{
+    AcceptRequest, AnswerRequest, AskRequest, EntryView, ErrorBody, QuestionView,
+};
 use crdt_model::community::Community;
 use crdt_model::knowledge::{Entry, EntryChange, Knowledge, NewEntry, Question};
 use crdt_model::{DocKind, GuildDoc, ModelError};
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::error::{ApiError, ApiJson, ApiQuery, ApiResult};
+use super::openapi::DiskFull;
 use super::state::{AppState, log_change, new_id, now};
 use super::{allowed, guests};
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Text to find in the title, body, URL or tags, whatever the case.
     pub(crate) q: Option<String>,
+    /// Only entries with this tag.
     pub(crate) tag: Option<String>,
+    /// Only `resource`, `guideline` or `ritual`.
     pub(crate) kind: Option<String>,
 }
 
+/// The knowledge base, newest first: search words, a tag, a kind.
+#[utoipa::path(
+    get,
+    path = "/api/knowledge",
+    tag = "knowledge",
+    operation_id = "listKnowledge",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "Entries, newest first", body = [EntryView]),
+        (status = 409, description = "No community yet", body = ErrorBody),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ListQuery>,
@@ -46,12 +66,41 @@ pub async fn list(
     Ok(ApiJson(out))
 }
 
+/// One entry.
+#[utoipa::path(
+    get,
+    path = "/api/knowledge/{id}",
+    tag = "knowledge",
+    operation_id = "showKnowledge",
+    params(("id" = String, Path, description = "An entry: id, unique id prefix, or unique (prefix of a) title")),
+    responses(
+        (status = 200, description = "The entry", body = EntryView),
+        (status = 404, description = "No such entry", body = ErrorBody),
+        (status = 409, description = "No community yet, or several entries match", body = ErrorBody),
+    )
+)]
 pub async fn show(State(state): State<AppState>, Path(key): Path<String>) -> ApiResult<EntryView> {
     let (id, entry) = resolve_entry(&state, &key).await?;
     Ok(ApiJson(Names::read(&state).await?.entry(id, entry)))
 }
 
 /// Changes an entry: who shared it, or a steward.
+#[utoipa::path(
+    patch,
+    path = "/api/knowledge/{id}",
+    tag = "knowledge",
+    operation_id = "updateKnowledge",
+    params(("id" = String, Path, description = "An entry: id, unique id prefix, or unique (prefix of a) title")),
+    request_body = EntryChange,
+    responses(
+        (status = 200, description = "The entry as changed", body = EntryView),
+        (status = 400, description = "A field is not valid", body = ErrorBody),
+        (status = 403, description = "Only who shared it, or stewards, may change it", body = ErrorBody),
+        (status = 404, description = "No such entry or session", body = ErrorBody),
+        (status = 409, description = "No community yet, or several entries or sessions match", body = ErrorBody),
+        (status = 507, response = DiskFull),
+    )
+)]
 pub async fn update(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -74,6 +123,20 @@ pub async fn update(
 }
 
 /// Removes an entry: who shared it, or a steward. Logged.
+#[utoipa::path(
+    delete,
+    path = "/api/knowledge/{id}",
+    tag = "knowledge",
+    operation_id = "removeKnowledge",
+    params(("id" = String, Path, description = "An entry: id, unique id prefix, or unique (prefix of a) title")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 403, description = "Only who shared it, or stewards, may remove it", body = ErrorBody),
+        (status = 404, description = "No such entry", body = ErrorBody),
+        (status = 409, description = "No community yet, or several entries match", body = ErrorBody),
+        (status = 507, response = DiskFull),
+    )
+)]
 pub async fn remove(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -200,6 +263,21 @@ async fn change<R>(
     Ok(result)
 }
 
+/// Shares a resource, guideline or ritual, perhaps from a session.
+#[utoipa::path(
+    post,
+    path = "/api/knowledge",
+    tag = "knowledge",
+    operation_id = "addKnowledge",
+    request_body = NewEntry,
+    responses(
+        (status = 201, description = "The entry", body = EntryView),
+        (status = 400, description = "A field is not valid", body = ErrorBody),
+        (status = 404, description = "No such session", body = ErrorBody),
+        (status = 409, description = "No community yet, or several sessions match", body = ErrorBody),
+        (status = 507, response = DiskFull),
+    )
+)]
 pub async fn add(
     State(state): State<AppState>,
     ApiJson(mut new): ApiJson<NewEntry>,
@@ -219,6 +297,17 @@ pub async fn add(
     Ok((StatusCode::CREATED, ApiJson(view)))
 }
 
+/// Questions with their answers, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/questions",
+    tag = "questions",
+    operation_id = "listQuestions",
+    responses(
+        (status = 200, description = "Questions, newest first", body = [QuestionView]),
+        (status = 409, description = "No community yet", body = ErrorBody),
+    )
+)]
 pub async fn questions(State(state): State<AppState>) -> ApiResult<Vec<QuestionView>> {
     let names = Names::read(&state).await?;
     let mut out: Vec<QuestionView> = state
@@ -237,6 +326,20 @@ pub async fn questions(State(state): State<AppState>) -> ApiResult<Vec<QuestionV
     Ok(ApiJson(out))
 }
 
+/// Asks the community a question.
+#[utoipa::path(
+    post,
+    path = "/api/questions",
+    tag = "questions",
+    operation_id = "ask",
+    request_body = AskRequest,
+    responses(
+        (status = 201, description = "The question", body = QuestionView),
+        (status = 400, description = "A field is not valid", body = ErrorBody),
+        (status = 409, description = "No community yet", body = ErrorBody),
+        (status = 507, response = DiskFull),
+    )
+)]
 pub async fn ask(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<AskRequest>,
@@ -277,6 +380,22 @@ async fn resolve_question(state: &AppState, key: &str) -> Result<String, ApiErro
     }
 }
 
+/// Answers a question, yourself or for a guest (`guest`).
+#[utoipa::path(
+    post,
+    path = "/api/questions/{id}/answers",
+    tag = "questions",
+    operation_id = "answer",
+    params(("id" = String, Path, description = "A question: id, unique id prefix, or unique prefix of its title")),
+    request_body = AnswerRequest,
+    responses(
+        (status = 201, description = "The question with the answer", body = QuestionView),
+        (status = 400, description = "The answer is not valid", body = ErrorBody),
+        (status = 404, description = "No such question or guest", body = ErrorBody),
+        (status = 409, description = "No community yet, or several questions or guests match", body = ErrorBody),
+        (status = 507, response = DiskFull),
+    )
+)]
 pub async fn answer(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -302,6 +421,22 @@ pub async fn answer(
     Ok((StatusCode::CREATED, ApiJson(view)))
 }
 
+/// Marks the answer that helped (the asker).
+#[utoipa::path(
+    put,
+    path = "/api/questions/{id}/accepted",
+    tag = "questions",
+    operation_id = "accept",
+    params(("id" = String, Path, description = "A question: id, unique id prefix, or unique prefix of its title")),
+    request_body = AcceptRequest,
+    responses(
+        (status = 200, description = "The question", body = QuestionView),
+        (status = 400, description = "No such answer, or you did not ask the question", body = ErrorBody),
+        (status = 404, description = "No such question", body = ErrorBody),
+        (status = 409, description = "No community yet, or several questions match", body = ErrorBody),
+        (status = 507, response = DiskFull),
+    )
+)]
 pub async fn accept(
     State(state): State<AppState>,
     Path(key): Path<String>,

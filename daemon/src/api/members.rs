@@ -6,22 +6,39 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use crdt_model::api::MemberSaved;
+use crdt_model::api::{ErrorBody, MemberSaved};
 use crdt_model::community::Community;
 use crdt_model::member::{Member, Profile};
 use crdt_model::{DocKind, GuildDoc, text};
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::error::{ApiError, ApiJson, ApiQuery, ApiResult};
+use super::openapi::DiskFull;
 use super::state::{AppState, log_change, new_id, now};
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only this team, whatever the case and accents.
     team: Option<String>,
+    /// Only members with this interest, whatever the case and accents.
     interest: Option<String>,
 }
 
+/// The member directory, optionally by team or interest.
+#[utoipa::path(
+    get,
+    path = "/api/members",
+    tag = "members",
+    operation_id = "listMembers",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "Current members", body = [Member]),
+        (status = 409, description = "No community yet", body = ErrorBody),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ListQuery>,
@@ -37,10 +54,38 @@ pub async fn list(
     Ok(ApiJson(members))
 }
 
+/// One member's profile and skills.
+#[utoipa::path(
+    get,
+    path = "/api/members/{id}",
+    tag = "members",
+    operation_id = "showMember",
+    params(("id" = String, Path, description = "A member: id, unique id prefix, or unique (prefix of a) name, whatever the case and accents")),
+    responses(
+        (status = 200, description = "The member", body = Member),
+        (status = 400, description = "The member is empty", body = ErrorBody),
+        (status = 404, description = "No such member", body = ErrorBody),
+        (status = 409, description = "No community yet, or several members match", body = ErrorBody),
+    )
+)]
 pub async fn show(State(state): State<AppState>, Path(key): Path<String>) -> ApiResult<Member> {
     Ok(ApiJson(state.resolve_member(&key).await?))
 }
 
+/// Adds someone to the directory (any member may).
+#[utoipa::path(
+    post,
+    path = "/api/members",
+    tag = "members",
+    operation_id = "addMember",
+    request_body(content = Profile, description = "The profile; `name` is required. The buddy may be an id, id prefix or name."),
+    responses(
+        (status = 201, description = "The member added, with a warning if the name is already in use", body = MemberSaved),
+        (status = 400, description = "A field is not valid, or the buddy is not a member", body = ErrorBody),
+        (status = 409, description = "No community yet, or the buddy matches several members", body = ErrorBody),
+        (status = 507, response = DiskFull),
+    )
+)]
 pub async fn add(
     State(state): State<AppState>,
     ApiJson(mut profile): ApiJson<Profile>,
@@ -67,6 +112,25 @@ pub async fn add(
     ))
 }
 
+/// Changes a profile: the member, a steward, or who added them while they do not run Guild.
+///
+/// Fields left out stay as they are.
+#[utoipa::path(
+    patch,
+    path = "/api/members/{id}",
+    tag = "members",
+    operation_id = "updateMember",
+    params(("id" = String, Path, description = "A member: id, unique id prefix, or unique (prefix of a) name, whatever the case and accents")),
+    request_body = Profile,
+    responses(
+        (status = 200, description = "The member as changed, with a warning if the new name is already in use", body = MemberSaved),
+        (status = 400, description = "A field is not valid, or the buddy is not a member", body = ErrorBody),
+        (status = 403, description = "You may not change this profile (the message says who may)", body = ErrorBody),
+        (status = 404, description = "No such member", body = ErrorBody),
+        (status = 409, description = "No community yet, or several members match", body = ErrorBody),
+        (status = 507, response = DiskFull),
+    )
+)]
 pub async fn update(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -93,6 +157,22 @@ pub async fn update(
     Ok(ApiJson(MemberSaved { member, warnings }))
 }
 
+/// Removes a member (stewards only); kept in the change log.
+#[utoipa::path(
+    delete,
+    path = "/api/members/{id}",
+    tag = "members",
+    operation_id = "removeMember",
+    params(("id" = String, Path, description = "A member: id, unique id prefix, or unique (prefix of a) name, whatever the case and accents")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 400, description = "The member is empty", body = ErrorBody),
+        (status = 403, description = "Only stewards remove members", body = ErrorBody),
+        (status = 404, description = "No such member", body = ErrorBody),
+        (status = 409, description = "No community yet, several members match, or you would remove yourself", body = ErrorBody),
+        (status = 507, response = DiskFull),
+    )
+)]
 pub async fn remove(
     State(state): State<AppState>,
     Path(key): Path<String>,

@@ -9,6 +9,16 @@ use std::sync::atomic::Ordering;
 use super::state::AppState;
 use crate::metrics::{self, Snapshot};
 
+/// Prometheus metrics (OpenMetrics text): documents, peers, bytes, API requests.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    operation_id = "metrics",
+    responses(
+        (status = 200, description = "The metrics", body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    )
+)]
 pub async fn scrape(State(state): State<AppState>) -> Response {
     let engine = &state.network.engine;
     let text = metrics::render(&Snapshot {

@@ -16,6 +16,7 @@ pub(crate) mod knowledge;
 pub(crate) mod members;
 mod metrics;
 pub(crate) mod network;
+mod openapi;
 pub mod relationships;
 pub(crate) mod sessions;
 pub(crate) mod skills;
@@ -24,7 +25,8 @@ pub mod state;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::{delete, get, post, put};
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 pub use community::sorted_heads;
 use error::ApiError;
@@ -35,120 +37,8 @@ pub const MAX_BODY: usize = 256 * 1024;
 
 pub fn router(state: AppState) -> Router {
     crate::metrics::watch_changes(&state.repo);
-    Router::new()
-        .route("/metrics", get(metrics::scrape))
-        .route("/api/status", get(community::status))
-        .route("/api/init", post(community::init))
-        .route("/api/community", get(community::community))
-        .route("/api/members", get(members::list).post(members::add))
-        .route("/api/members/new", get(health::new_starters))
-        .route(
-            "/api/members/{id}",
-            get(members::show)
-                .patch(members::update)
-                .delete(members::remove),
-        )
-        .route("/api/skills", get(skills::taxonomy).post(skills::add))
-        .route("/api/skills/ratings", put(skills::rate))
-        .route("/api/skills/who", get(skills::who))
-        .route("/api/skills/matrix", get(skills::matrix))
-        .route("/api/skills/gaps", get(skills::gaps))
-        .route("/api/skills/stale", get(skills::stale))
-        .route(
-            "/api/peers",
-            get(network::peers)
-                .post(network::add_peer)
-                .delete(network::remove_peer),
-        )
-        .route("/api/sessions", get(sessions::list).post(sessions::add))
-        .route("/api/sessions/export.ics", get(sessions::export_ics))
-        .route(
-            "/api/sessions/{id}",
-            get(sessions::show).patch(sessions::update),
-        )
-        .route("/api/sessions/{id}/cancelled", put(sessions::cancel))
-        .route("/api/sessions/{id}/rsvp", put(sessions::rsvp))
-        .route(
-            "/api/sessions/{id}/attendance",
-            post(sessions::attend).delete(sessions::unattend),
-        )
-        .route("/api/sessions/{id}/notes", post(sessions::notes))
-        .route(
-            "/api/sessions/{id}/agenda",
-            get(sessions::agenda).post(sessions::propose),
-        )
-        .route(
-            "/api/sessions/{id}/agenda/{proposal}",
-            delete(sessions::withdraw),
-        )
-        .route(
-            "/api/sessions/{id}/agenda/{proposal}/vote",
-            put(sessions::vote),
-        )
-        .route(
-            "/api/sessions/{id}/agenda/{proposal}/slot",
-            put(sessions::move_slot).delete(sessions::unschedule),
-        )
-        .route("/api/sessions/{id}/schedule", post(sessions::schedule))
-        .route("/api/council", get(council::show).post(council::add_term))
-        .route("/api/council/suggest", get(council::suggest))
-        .route("/api/council/{term}", delete(council::remove_term))
-        .route("/api/log", get(changes::log))
-        .route("/api/knowledge", get(knowledge::list).post(knowledge::add))
-        .route(
-            "/api/knowledge/{id}",
-            get(knowledge::show)
-                .patch(knowledge::update)
-                .delete(knowledge::remove),
-        )
-        .route("/api/guests", get(guests::list).post(guests::add))
-        .route(
-            "/api/guests/{id}",
-            get(guests::show)
-                .patch(guests::update)
-                .delete(guests::remove),
-        )
-        .route(
-            "/api/questions",
-            get(knowledge::questions).post(knowledge::ask),
-        )
-        .route("/api/questions/{id}/answers", post(knowledge::answer))
-        .route("/api/questions/{id}/accepted", put(knowledge::accept))
-        .route("/api/health", get(health::report))
-        .route(
-            "/api/relationships",
-            get(relationships::list).post(relationships::add),
-        )
-        .route("/api/relationships/due", get(relationships::due))
-        .route(
-            "/api/relationships/{person}",
-            get(relationships::show).patch(relationships::update),
-        )
-        .route("/api/relationships/{person}/log", post(relationships::log))
-        .route(
-            "/api/relationships/{person}/deposit",
-            post(relationships::deposit),
-        )
-        .route(
-            "/api/relationships/{person}/withdraw",
-            post(relationships::withdraw),
-        )
-        .route("/api/invite", get(network::invite))
-        .route("/api/join", post(network::join))
-        .route("/api/devices", get(network::devices))
-        .route("/api/devices/link", post(network::link_device))
-        .route("/api/devices/join", post(network::join_device))
-        .route("/api/doctor", get(doctor::report))
-        .route("/api/export", get(export::json))
-        .route("/api/documents/{id}/automerge", get(export::automerge))
-        .route(
-            "/api/import/members",
-            post(import::members).layer(DefaultBodyLimit::max(import::MAX_CSV)),
-        )
-        .route(
-            "/api/import/skills",
-            post(import::skills).layer(DefaultBodyLimit::max(import::MAX_CSV)),
-        )
+    let (routes, _) = routes().split_for_parts();
+    routes
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         // Last, so it wraps everything above, the fallback included.
@@ -158,4 +48,74 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn(metrics::count_requests))
         .with_state(state)
+}
+
+/// Every route with its OpenAPI description: a handler is routed only through `routes!`,
+/// which reads its `#[utoipa::path]`, so no route can be missing from the document. One
+/// `routes!` per path (the macro routes all its handlers at every path it is given).
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(metrics::scrape))
+        .routes(routes!(openapi::serve))
+        .routes(routes!(community::status))
+        .routes(routes!(community::init))
+        .routes(routes!(community::community))
+        .routes(routes!(members::list, members::add))
+        .routes(routes!(health::new_starters))
+        .routes(routes!(members::show, members::update, members::remove))
+        .routes(routes!(skills::taxonomy, skills::add))
+        .routes(routes!(skills::rate))
+        .routes(routes!(skills::who))
+        .routes(routes!(skills::matrix))
+        .routes(routes!(skills::gaps))
+        .routes(routes!(skills::stale))
+        .routes(routes!(
+            network::peers,
+            network::add_peer,
+            network::remove_peer
+        ))
+        .routes(routes!(sessions::list, sessions::add))
+        .routes(routes!(sessions::export_ics))
+        .routes(routes!(sessions::show, sessions::update))
+        .routes(routes!(sessions::cancel))
+        .routes(routes!(sessions::rsvp))
+        .routes(routes!(sessions::attend, sessions::unattend))
+        .routes(routes!(sessions::notes))
+        .routes(routes!(sessions::agenda, sessions::propose))
+        .routes(routes!(sessions::withdraw))
+        .routes(routes!(sessions::vote))
+        .routes(routes!(sessions::move_slot, sessions::unschedule))
+        .routes(routes!(sessions::schedule))
+        .routes(routes!(council::show, council::add_term))
+        .routes(routes!(council::suggest))
+        .routes(routes!(council::remove_term))
+        .routes(routes!(changes::log))
+        .routes(routes!(knowledge::list, knowledge::add))
+        .routes(routes!(
+            knowledge::show,
+            knowledge::update,
+            knowledge::remove
+        ))
+        .routes(routes!(guests::list, guests::add))
+        .routes(routes!(guests::show, guests::update, guests::remove))
+        .routes(routes!(knowledge::questions, knowledge::ask))
+        .routes(routes!(knowledge::answer))
+        .routes(routes!(knowledge::accept))
+        .routes(routes!(health::report))
+        .routes(routes!(relationships::list, relationships::add))
+        .routes(routes!(relationships::due))
+        .routes(routes!(relationships::show, relationships::update))
+        .routes(routes!(relationships::log))
+        .routes(routes!(relationships::deposit))
+        .routes(routes!(relationships::withdraw))
+        .routes(routes!(network::invite))
+        .routes(routes!(network::join))
+        .routes(routes!(network::devices))
+        .routes(routes!(network::link_device))
+        .routes(routes!(network::join_device))
+        .routes(routes!(doctor::report))
+        .routes(routes!(export::json))
+        .routes(routes!(export::automerge))
+        .routes(routes!(import::members).layer(DefaultBodyLimit::max(import::MAX_CSV)))
+        .routes(routes!(import::skills).layer(DefaultBodyLimit::max(import::MAX_CSV)))
 }

@@ -5,8 +5,8 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::StatusCode;
 use crdt_model::api::{
-    AddPeerRequest, DeviceJoinRequest, DeviceLink, DeviceStatus, InitResponse, Invite, JoinRequest,
-    PeerStatus, Peers,
+    AddPeerRequest, DeviceJoinRequest, DeviceLink, DeviceStatus, ErrorBody, InitResponse, Invite,
+    JoinRequest, PeerStatus, Peers,
 };
 use crdt_model::community::Community;
 use crdt_model::member::Member;
@@ -16,6 +16,7 @@ use libp2p::multiaddr::Protocol;
 
 use super::community::{create_member, new_device};
 use super::error::{ApiError, ApiJson, ApiResult};
+use super::openapi::DiskFull;
 use super::state::{AppState, META_COMMUNITY, META_ME, clock, new_id, now};
 use crate::net::membership::{DeviceCode, Membership, Ticket, invite_hash};
 use crate::net::{store_membership, stored_membership, sync};
@@ -56,6 +57,16 @@ pub async fn listen_addrs(state: &AppState) -> Vec<Multiaddr> {
         .unwrap_or_default()
 }
 
+/// The addresses this daemon keeps dialling, and every peer it knows.
+#[utoipa::path(
+    get,
+    path = "/api/peers",
+    tag = "network",
+    operation_id = "listPeers",
+    responses(
+        (status = 200, description = "Peers", body = Peers),
+    )
+)]
 pub async fn peers(State(state): State<AppState>) -> ApiResult<Peers> {
     Ok(ApiJson(Peers {
         dialled: state
@@ -76,6 +87,19 @@ fn parse_addr(text: &str) -> Result<Multiaddr, ApiError> {
     })
 }
 
+/// Stops dialling an address.
+#[utoipa::path(
+    delete,
+    path = "/api/peers",
+    tag = "network",
+    operation_id = "removePeer",
+    request_body = AddPeerRequest,
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 400, description = "Not a multiaddr", body = ErrorBody),
+        (status = 404, description = "Not in the peer list", body = ErrorBody),
+    )
+)]
 pub async fn remove_peer(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<AddPeerRequest>,
@@ -95,6 +119,18 @@ pub async fn remove_peer(
     }
 }
 
+/// Dials an address and keeps the connection alive (across networks, where mDNS does not reach).
+#[utoipa::path(
+    post,
+    path = "/api/peers",
+    tag = "network",
+    operation_id = "addPeer",
+    request_body = AddPeerRequest,
+    responses(
+        (status = 204, description = "Added"),
+        (status = 400, description = "Not a multiaddr, or names no TCP or QUIC port", body = ErrorBody),
+    )
+)]
 pub async fn add_peer(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<AddPeerRequest>,
@@ -154,6 +190,20 @@ async fn open_invitation(state: &AppState) -> Result<Ticket, ApiError> {
     })
 }
 
+/// Opens an invitation, good for 7 days: a ticket for `guild join`.
+///
+/// The ticket holds the community secret: share it like a password.
+#[utoipa::path(
+    get,
+    path = "/api/invite",
+    tag = "network",
+    operation_id = "invite",
+    responses(
+        (status = 200, description = "The ticket", body = Invite),
+        (status = 409, description = "No community yet", body = ErrorBody),
+        (status = 507, response = DiskFull),
+    )
+)]
 pub async fn invite(State(state): State<AppState>) -> ApiResult<Invite> {
     let ticket = open_invitation(&state).await?;
     Ok(ApiJson(Invite {
@@ -211,6 +261,21 @@ async fn connect_and_fetch(
     Ok(())
 }
 
+/// Joins the community of a ticket: fetches it from the inviter, then adds you as a member.
+#[utoipa::path(
+    post,
+    path = "/api/join",
+    tag = "network",
+    operation_id = "join",
+    request_body = JoinRequest,
+    responses(
+        (status = 201, description = "The community and your member id", body = InitResponse),
+        (status = 400, description = "The ticket or a profile field is not valid", body = ErrorBody),
+        (status = 409, description = "This daemon already belongs to a community, or is joining another", body = ErrorBody),
+        (status = 504, description = "The community did not arrive from the inviter within 60 s; guildd keeps trying: ask again once the inviter is reachable", body = ErrorBody),
+        (status = 507, response = DiskFull),
+    )
+)]
 pub async fn join(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<JoinRequest>,
@@ -250,7 +315,20 @@ pub async fn join(
     ))
 }
 
-/// A code for another of my devices: the community ticket plus my device secret.
+/// A code for another of your devices: the community ticket plus your device secret.
+///
+/// Share it with nobody: it makes a laptop act as you.
+#[utoipa::path(
+    post,
+    path = "/api/devices/link",
+    tag = "network",
+    operation_id = "linkDevice",
+    responses(
+        (status = 200, description = "The code for `guild devices join`", body = DeviceLink),
+        (status = 409, description = "No community yet", body = ErrorBody),
+        (status = 507, response = DiskFull),
+    )
+)]
 pub async fn link_device(State(state): State<AppState>) -> ApiResult<DeviceLink> {
     let ticket = open_invitation(&state).await?;
     let membership = stored_membership(state.repo.store(), Some(&ticket.community))
@@ -269,7 +347,21 @@ pub async fn link_device(State(state): State<AppState>) -> ApiResult<DeviceLink>
     }))
 }
 
-/// Makes this (fresh) daemon another device of the member in the code.
+/// Makes this fresh daemon another device of the member in the code.
+#[utoipa::path(
+    post,
+    path = "/api/devices/join",
+    tag = "network",
+    operation_id = "joinDevice",
+    request_body = DeviceJoinRequest,
+    responses(
+        (status = 201, description = "The community and your member id", body = InitResponse),
+        (status = 400, description = "The code is not valid", body = ErrorBody),
+        (status = 409, description = "This daemon already belongs to a community, or is joining another", body = ErrorBody),
+        (status = 504, description = "The community did not arrive from the inviter within 60 s; guildd keeps trying: ask again once the inviter is reachable", body = ErrorBody),
+        (status = 507, response = DiskFull),
+    )
+)]
 pub async fn join_device(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<DeviceJoinRequest>,
@@ -306,7 +398,18 @@ pub async fn join_device(
     ))
 }
 
-/// My devices, and which are connected now.
+/// Your devices, and which are connected now.
+#[utoipa::path(
+    get,
+    path = "/api/devices",
+    tag = "network",
+    operation_id = "listDevices",
+    responses(
+        (status = 200, description = "Your devices", body = [DeviceStatus]),
+        (status = 404, description = "Your member is missing (removed)", body = ErrorBody),
+        (status = 409, description = "No community yet", body = ErrorBody),
+    )
+)]
 pub async fn devices(State(state): State<AppState>) -> ApiResult<Vec<DeviceStatus>> {
     let me = state.resolve_member(&state.me()?).await?;
     let peers = peer_statuses(&state).await;

@@ -3,13 +3,15 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use crdt_model::api::{LedgerRequest, LogRequest, PersonDetail};
+use crdt_model::api::{ErrorBody, LedgerRequest, LogRequest, PersonDetail};
 use crdt_model::lookup::{self, Found};
 use crdt_model::relationships::{DueOrder, Person, PersonFields, Relationships, Standing};
 use crdt_model::{GuildDoc, ModelError};
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::error::{ApiError, ApiJson, ApiQuery, ApiResult};
+use super::openapi::DiskFull;
 use super::state::{AppState, clock, new_id, now};
 
 use crate::net::META_PRIVATE_DOC;
@@ -89,17 +91,42 @@ fn standing(r: &Relationships, id: &str) -> Result<Standing, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("no person {id:?}")))
 }
 
+/// Your relationship map, private to your devices: each person and where it stands.
+#[utoipa::path(
+    get,
+    path = "/api/relationships",
+    tag = "relationships",
+    operation_id = "listRelationships",
+    responses(
+        (status = 200, description = "People, with balance and when last fed", body = [Standing]),
+        (status = 409, description = "No community yet", body = ErrorBody),
+    )
+)]
 pub async fn list(State(state): State<AppState>) -> ApiResult<Vec<Standing>> {
     Ok(ApiJson(read(&state).await?.standings(today())))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DueQuery {
     /// `neglect` (longest neglected first, the default) or `influence` (high first).
     by: Option<String>,
 }
 
+/// Who is due a reconnect, longest neglected (or highest influence) first.
+#[utoipa::path(
+    get,
+    path = "/api/relationships/due",
+    tag = "relationships",
+    operation_id = "dueRelationships",
+    params(DueQuery),
+    responses(
+        (status = 200, description = "People due a reconnect", body = [Standing]),
+        (status = 400, description = "`by` is not neglect or influence", body = ErrorBody),
+        (status = 409, description = "No community yet", body = ErrorBody),
+    )
+)]
 pub async fn due(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<DueQuery>,
@@ -111,6 +138,20 @@ pub async fn due(
     Ok(ApiJson(read(&state).await?.due(today(), order)))
 }
 
+/// Adds a person to your map.
+#[utoipa::path(
+    post,
+    path = "/api/relationships",
+    tag = "relationships",
+    operation_id = "addPerson",
+    request_body = PersonFields,
+    responses(
+        (status = 201, description = "The person", body = Standing),
+        (status = 400, description = "A field is not valid", body = ErrorBody),
+        (status = 409, description = "No community yet", body = ErrorBody),
+        (status = 507, response = DiskFull),
+    )
+)]
 pub async fn add(
     State(state): State<AppState>,
     ApiJson(fields): ApiJson<PersonFields>,
@@ -125,6 +166,19 @@ pub async fn add(
     Ok((StatusCode::CREATED, ApiJson(standing(&r, &id)?)))
 }
 
+/// One person: where it stands, interactions and the ledger, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/relationships/{person}",
+    tag = "relationships",
+    operation_id = "showPerson",
+    params(("person" = String, Path, description = "A person: id, unique id prefix, or unique (prefix of a) name, whatever the case and accents")),
+    responses(
+        (status = 200, description = "The person", body = PersonDetail),
+        (status = 404, description = "No such person in your relationships", body = ErrorBody),
+        (status = 409, description = "No community yet, or several people match", body = ErrorBody),
+    )
+)]
 pub async fn show(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -152,6 +206,22 @@ pub async fn show(
     }))
 }
 
+/// Changes what you keep about a person; fields left out stay.
+#[utoipa::path(
+    patch,
+    path = "/api/relationships/{person}",
+    tag = "relationships",
+    operation_id = "updatePerson",
+    params(("person" = String, Path, description = "A person: id, unique id prefix, or unique (prefix of a) name, whatever the case and accents")),
+    request_body = PersonFields,
+    responses(
+        (status = 200, description = "The person", body = Standing),
+        (status = 400, description = "A field is not valid", body = ErrorBody),
+        (status = 404, description = "No such person in your relationships", body = ErrorBody),
+        (status = 409, description = "No community yet, or several people match", body = ErrorBody),
+        (status = 507, response = DiskFull),
+    )
+)]
 pub async fn update(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -166,6 +236,22 @@ pub async fn update(
     Ok(ApiJson(standing(&r, &id)?))
 }
 
+/// Logs an interaction: a coffee, a lunch, a call...
+#[utoipa::path(
+    post,
+    path = "/api/relationships/{person}/log",
+    tag = "relationships",
+    operation_id = "logInteraction",
+    params(("person" = String, Path, description = "A person: id, unique id prefix, or unique (prefix of a) name, whatever the case and accents")),
+    request_body = LogRequest,
+    responses(
+        (status = 200, description = "The person", body = Standing),
+        (status = 400, description = "The kind, date or note is not valid", body = ErrorBody),
+        (status = 404, description = "No such person in your relationships", body = ErrorBody),
+        (status = 409, description = "No community yet, or several people match", body = ErrorBody),
+        (status = 507, response = DiskFull),
+    )
+)]
 pub async fn log(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -200,6 +286,22 @@ async fn ledger(state: &AppState, key: &str, req: LedgerRequest, sign: i64) -> A
     Ok(ApiJson(standing(&r, &person)?))
 }
 
+/// Records help you gave (a deposit in the social-capital ledger).
+#[utoipa::path(
+    post,
+    path = "/api/relationships/{person}/deposit",
+    tag = "relationships",
+    operation_id = "deposit",
+    params(("person" = String, Path, description = "A person: id, unique id prefix, or unique (prefix of a) name, whatever the case and accents")),
+    request_body = LedgerRequest,
+    responses(
+        (status = 200, description = "The person", body = Standing),
+        (status = 400, description = "The amount, date or note is not valid", body = ErrorBody),
+        (status = 404, description = "No such person in your relationships", body = ErrorBody),
+        (status = 409, description = "No community yet, or several people match", body = ErrorBody),
+        (status = 507, response = DiskFull),
+    )
+)]
 pub async fn deposit(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -208,6 +310,22 @@ pub async fn deposit(
     ledger(&state, &key, req, 1).await
 }
 
+/// Records a favour you asked (a withdrawal from the ledger).
+#[utoipa::path(
+    post,
+    path = "/api/relationships/{person}/withdraw",
+    tag = "relationships",
+    operation_id = "withdrawal",
+    params(("person" = String, Path, description = "A person: id, unique id prefix, or unique (prefix of a) name, whatever the case and accents")),
+    request_body = LedgerRequest,
+    responses(
+        (status = 200, description = "The person", body = Standing),
+        (status = 400, description = "The amount, date or note is not valid", body = ErrorBody),
+        (status = 404, description = "No such person in your relationships", body = ErrorBody),
+        (status = 409, description = "No community yet, or several people match", body = ErrorBody),
+        (status = 507, response = DiskFull),
+    )
+)]
 pub async fn withdraw(
     State(state): State<AppState>,
     Path(key): Path<String>,

@@ -10,7 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use crdt_model::api::{
-    AgendaItem, AttendRequest, CancelRequest, CancellationView, MemberRef, MoveRequest,
+    AgendaItem, AttendRequest, CancelRequest, CancellationView, ErrorBody, MemberRef, MoveRequest,
     NotesRequest, ProposeRequest, RsvpRequest, RsvpView, ScheduleRequest, SessionView, SlotView,
     VoteRequest,
 };
@@ -18,18 +18,35 @@ use crdt_model::community::Community;
 use crdt_model::session::{NewSession, Session, SessionChange};
 use crdt_model::{DocKind, GuildDoc, ModelError, when};
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::error::{ApiError, ApiJson, ApiQuery, ApiResult};
+use super::openapi::DiskFull;
 use super::state::{AppState, clock, log_change, new_id, now};
 use super::{allowed, guests, ics};
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// upcoming or past
+    /// `upcoming`, `past` or `all` [default: all].
+    #[param(pattern = "^(upcoming|past|all)?$")]
     pub(crate) when: Option<String>,
 }
 
+/// Sessions by start time: all, upcoming or past.
+#[utoipa::path(
+    get,
+    path = "/api/sessions",
+    tag = "sessions",
+    operation_id = "listSessions",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "Sessions", body = [SessionView]),
+        (status = 400, description = "`when` is not upcoming, past or all", body = ErrorBody),
+        (status = 409, description = "No community yet", body = ErrorBody),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ListQuery>,
@@ -57,6 +74,19 @@ pub async fn list(
     Ok(ApiJson(views))
 }
 
+/// One session: times, hosts, RSVPs, attendance, write-up, agenda slots.
+#[utoipa::path(
+    get,
+    path = "/api/sessions/{id}",
+    tag = "sessions",
+    operation_id = "showSession",
+    params(("id" = String, Path, description = "A session: id, unique id prefix, or unique (prefix of a) title")),
+    responses(
+        (status = 200, description = "The session", body = SessionView),
+        (status = 404, description = "No such session", body = ErrorBody),
+        (status = 409, description = "No community yet, or several sessions match", body = ErrorBody),
+    )
+)]
 pub async fn show(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -65,6 +95,21 @@ pub async fn show(
     Ok(ApiJson(view_of(&state, &session).await?))
 }
 
+/// Schedules a session (you host it unless `hosts` says otherwise).
+#[utoipa::path(
+    post,
+    path = "/api/sessions",
+    tag = "sessions",
+    operation_id = "addSession",
+    request_body = NewSession,
+    responses(
+        (status = 201, description = "The session", body = SessionView),
+        (status = 400, description = "A field is not valid, or a host is not a member", body = ErrorBody),
+        (status = 404, description = "No such guest", body = ErrorBody),
+        (status = 409, description = "No community yet, or a host or guest matches several", body = ErrorBody),
+        (status = 507, response = DiskFull),
+    )
+)]
 pub async fn add(
     State(state): State<AppState>,
     ApiJson(mut new): ApiJson<NewSession>,
@@ -129,6 +174,25 @@ async fn change<R>(
     Ok((session, result))
 }
 
+/// Changes a session: its hosts, who created it, or a steward.
+///
+/// Fields left out stay as they are; host changes are logged.
+#[utoipa::path(
+    patch,
+    path = "/api/sessions/{id}",
+    tag = "sessions",
+    operation_id = "updateSession",
+    params(("id" = String, Path, description = "A session: id, unique id prefix, or unique (prefix of a) title")),
+    request_body = SessionChange,
+    responses(
+        (status = 200, description = "The session as changed", body = SessionView),
+        (status = 400, description = "A field is not valid, or a host or guest named is not one", body = ErrorBody),
+        (status = 403, description = "Only its hosts, who created it, or stewards may change it", body = ErrorBody),
+        (status = 404, description = "No such session or guest", body = ErrorBody),
+        (status = 409, description = "No community yet, or several sessions match", body = ErrorBody),
+        (status = 507, response = DiskFull),
+    )
+)]
 pub async fn update(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -209,6 +273,23 @@ async fn host_id(
     Ok((id, name))
 }
 
+/// Cancels a session (kept, shown as cancelled) or reinstates it; logged.
+#[utoipa::path(
+    put,
+    path = "/api/sessions/{id}/cancelled",
+    tag = "sessions",
+    operation_id = "cancelSession",
+    params(("id" = String, Path, description = "A session: id, unique id prefix, or unique (prefix of a) title")),
+    request_body = CancelRequest,
+    responses(
+        (status = 200, description = "The session", body = SessionView),
+        (status = 400, description = "Already cancelled, or not cancelled", body = ErrorBody),
+        (status = 403, description = "Only its hosts, who created it, or stewards may cancel it", body = ErrorBody),
+        (status = 404, description = "No such session", body = ErrorBody),
+        (status = 409, description = "No community yet, or several sessions match", body = ErrorBody),
+        (status = 507, response = DiskFull),
+    )
+)]
 pub async fn cancel(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -245,6 +326,22 @@ pub async fn cancel(
     Ok(ApiJson(view_of(&state, &session).await?))
 }
 
+/// Answers for yourself, or for a member (`member`): going, maybe or not-going.
+#[utoipa::path(
+    put,
+    path = "/api/sessions/{id}/rsvp",
+    tag = "sessions",
+    operation_id = "rsvp",
+    params(("id" = String, Path, description = "A session: id, unique id prefix, or unique (prefix of a) title")),
+    request_body = RsvpRequest,
+    responses(
+        (status = 200, description = "The session", body = SessionView),
+        (status = 400, description = "Not going, maybe or not-going; cancelled; or the member is not one", body = ErrorBody),
+        (status = 404, description = "No such session", body = ErrorBody),
+        (status = 409, description = "No community yet, or several sessions or members match", body = ErrorBody),
+        (status = 507, response = DiskFull),
+    )
+)]
 pub async fn rsvp(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -280,6 +377,22 @@ async fn people(
     Ok((members, guests))
 }
 
+/// Records who came: members and guests (nobody named means you).
+#[utoipa::path(
+    post,
+    path = "/api/sessions/{id}/attendance",
+    tag = "sessions",
+    operation_id = "attend",
+    params(("id" = String, Path, description = "A session: id, unique id prefix, or unique (prefix of a) title")),
+    request_body = AttendRequest,
+    responses(
+        (status = 200, description = "The session", body = SessionView),
+        (status = 400, description = "The session has not started or is cancelled, or someone named is not a member", body = ErrorBody),
+        (status = 404, description = "No such session or guest", body = ErrorBody),
+        (status = 409, description = "No community yet, or a name matches several", body = ErrorBody),
+        (status = 507, response = DiskFull),
+    )
+)]
 pub async fn attend(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -309,8 +422,25 @@ pub async fn attend(
     Ok(ApiJson(view_of(&state, &session).await?))
 }
 
-/// Takes back attendance entries: one's own, ones one recorded, or (hosts, creator,
-/// stewards) any.
+/// Takes back attendance entries.
+///
+/// One's own, ones one recorded, or (hosts, who created the session, stewards) any.
+#[utoipa::path(
+    delete,
+    path = "/api/sessions/{id}/attendance",
+    tag = "sessions",
+    operation_id = "unattend",
+    params(("id" = String, Path, description = "A session: id, unique id prefix, or unique (prefix of a) title")),
+    request_body = AttendRequest,
+    responses(
+        (status = 200, description = "The session", body = SessionView),
+        (status = 400, description = "Someone named did not come, or is not a member", body = ErrorBody),
+        (status = 403, description = "You may not take back this entry (the message says who may)", body = ErrorBody),
+        (status = 404, description = "No such session or guest", body = ErrorBody),
+        (status = 409, description = "No community yet, or a name matches several", body = ErrorBody),
+        (status = 507, response = DiskFull),
+    )
+)]
 pub async fn unattend(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -365,8 +495,25 @@ pub async fn unattend(
     Ok(ApiJson(view_of(&state, &session).await?))
 }
 
-/// The write-up: a paragraph appended, or the whole text replaced. Edits the document's
-/// text directly (see `Session::append_notes`).
+/// The write-up: a paragraph appended, or the whole text replaced.
+///
+/// Edits the document's text directly (see `Session::append_notes`), so concurrent edits
+/// merge.
+#[utoipa::path(
+    post,
+    path = "/api/sessions/{id}/notes",
+    tag = "sessions",
+    operation_id = "notes",
+    params(("id" = String, Path, description = "A session: id, unique id prefix, or unique (prefix of a) title")),
+    request_body = NotesRequest,
+    responses(
+        (status = 200, description = "The session", body = SessionView),
+        (status = 400, description = "Not exactly one of `append` and `set`, or the text is too long", body = ErrorBody),
+        (status = 404, description = "No such session", body = ErrorBody),
+        (status = 409, description = "No community yet, or several sessions match", body = ErrorBody),
+        (status = 507, response = DiskFull),
+    )
+)]
 pub async fn notes(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -387,6 +534,19 @@ pub async fn notes(
     Ok(ApiJson(view_of(&state, &session).await?))
 }
 
+/// An unconference's agenda: proposals ranked by the votes that count.
+#[utoipa::path(
+    get,
+    path = "/api/sessions/{id}/agenda",
+    tag = "agenda",
+    operation_id = "agenda",
+    params(("id" = String, Path, description = "A session: id, unique id prefix, or unique (prefix of a) title")),
+    responses(
+        (status = 200, description = "Proposals, most votes first", body = [AgendaItem]),
+        (status = 404, description = "No such session", body = ErrorBody),
+        (status = 409, description = "No community yet, or several sessions match", body = ErrorBody),
+    )
+)]
 pub async fn agenda(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -412,6 +572,22 @@ async fn agenda_of(state: &AppState, session: &Session) -> Result<Vec<AgendaItem
         .collect())
 }
 
+/// Proposes a talk, discussion or ask for help, for yourself or a member (`member`).
+#[utoipa::path(
+    post,
+    path = "/api/sessions/{id}/agenda",
+    tag = "agenda",
+    operation_id = "propose",
+    params(("id" = String, Path, description = "A session: id, unique id prefix, or unique (prefix of a) title")),
+    request_body = ProposeRequest,
+    responses(
+        (status = 201, description = "The agenda with the proposal", body = [AgendaItem]),
+        (status = 400, description = "A field is not valid, the session is cancelled, or the presenter is a guest or not a member", body = ErrorBody),
+        (status = 404, description = "No such session", body = ErrorBody),
+        (status = 409, description = "No community yet, or several sessions or members match", body = ErrorBody),
+        (status = 507, response = DiskFull),
+    )
+)]
 pub async fn propose(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -433,6 +609,20 @@ pub async fn propose(
 }
 
 /// Withdraws a proposal: its presenter, who entered it, the session's hosts or stewards.
+#[utoipa::path(
+    delete,
+    path = "/api/sessions/{id}/agenda/{proposal}",
+    tag = "agenda",
+    operation_id = "withdraw",
+    params(("id" = String, Path, description = "A session: id, unique id prefix, or unique (prefix of a) title"), ("proposal" = String, Path, description = "A proposal: id, id prefix, or unique prefix of its title")),
+    responses(
+        (status = 200, description = "The agenda without the proposal", body = [AgendaItem]),
+        (status = 403, description = "Only its presenter, who entered it, the hosts or stewards may withdraw it", body = ErrorBody),
+        (status = 404, description = "No such session or proposal", body = ErrorBody),
+        (status = 409, description = "No community yet, or several sessions or proposals match", body = ErrorBody),
+        (status = 507, response = DiskFull),
+    )
+)]
 pub async fn withdraw(
     State(state): State<AppState>,
     Path((key, proposal)): Path<(String, String)>,
@@ -456,6 +646,22 @@ pub async fn withdraw(
     Ok(ApiJson(agenda_of(&state, &session).await?))
 }
 
+/// Votes for a proposal (a dot), or withdraws the vote, for yourself or a member.
+#[utoipa::path(
+    put,
+    path = "/api/sessions/{id}/agenda/{proposal}/vote",
+    tag = "agenda",
+    operation_id = "vote",
+    params(("id" = String, Path, description = "A session: id, unique id prefix, or unique (prefix of a) title"), ("proposal" = String, Path, description = "A proposal: id, id prefix, or unique prefix of its title")),
+    request_body = VoteRequest,
+    responses(
+        (status = 200, description = "The agenda", body = [AgendaItem]),
+        (status = 400, description = "No votes left, the session is cancelled, or the voter is a guest or not a member", body = ErrorBody),
+        (status = 404, description = "No such session or proposal", body = ErrorBody),
+        (status = 409, description = "No community yet, or several sessions or proposals match", body = ErrorBody),
+        (status = 507, response = DiskFull),
+    )
+)]
 pub async fn vote(
     State(state): State<AppState>,
     Path((key, proposal)): Path<(String, String)>,
@@ -505,6 +711,25 @@ fn zone(tz: Option<&String>) -> Result<Option<when::Zone>, ApiError> {
     Ok(tz.map(|name| when::zone(name)).transpose()?)
 }
 
+/// Turns the best-voted proposals into timed slots in the session's rooms.
+///
+/// Hosts, who created the session, and stewards.
+#[utoipa::path(
+    post,
+    path = "/api/sessions/{id}/schedule",
+    tag = "agenda",
+    operation_id = "schedule",
+    params(("id" = String, Path, description = "A session: id, unique id prefix, or unique (prefix of a) title")),
+    request_body = ScheduleRequest,
+    responses(
+        (status = 200, description = "The agenda with its slots", body = [AgendaItem]),
+        (status = 400, description = "The start, length, time zone or `top` is not valid, or nothing fits", body = ErrorBody),
+        (status = 403, description = "Only its hosts, who created it, or stewards may schedule it", body = ErrorBody),
+        (status = 404, description = "No such session", body = ErrorBody),
+        (status = 409, description = "No community yet, or several sessions match", body = ErrorBody),
+        (status = 507, response = DiskFull),
+    )
+)]
 pub async fn schedule(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -521,6 +746,22 @@ pub async fn schedule(
 }
 
 /// Moves a proposal's slot by hand (swapping with the slot it lands on exactly).
+#[utoipa::path(
+    put,
+    path = "/api/sessions/{id}/agenda/{proposal}/slot",
+    tag = "agenda",
+    operation_id = "moveSlot",
+    params(("id" = String, Path, description = "A session: id, unique id prefix, or unique (prefix of a) title"), ("proposal" = String, Path, description = "A proposal: id, id prefix, or unique prefix of its title")),
+    request_body = MoveRequest,
+    responses(
+        (status = 200, description = "The agenda", body = [AgendaItem]),
+        (status = 400, description = "The time, length, room or time zone is not valid", body = ErrorBody),
+        (status = 403, description = "Only its hosts, who created it, or stewards may move slots", body = ErrorBody),
+        (status = 404, description = "No such session or proposal", body = ErrorBody),
+        (status = 409, description = "No community yet, or several sessions or proposals match", body = ErrorBody),
+        (status = 507, response = DiskFull),
+    )
+)]
 pub async fn move_slot(
     State(state): State<AppState>,
     Path((key, proposal)): Path<(String, String)>,
@@ -548,6 +789,22 @@ pub async fn move_slot(
     Ok(ApiJson(agenda_of(&state, &session).await?))
 }
 
+/// Takes a proposal's slot away; the proposal stays on the agenda.
+#[utoipa::path(
+    delete,
+    path = "/api/sessions/{id}/agenda/{proposal}/slot",
+    tag = "agenda",
+    operation_id = "unschedule",
+    params(("id" = String, Path, description = "A session: id, unique id prefix, or unique (prefix of a) title"), ("proposal" = String, Path, description = "A proposal: id, id prefix, or unique prefix of its title")),
+    responses(
+        (status = 200, description = "The agenda", body = [AgendaItem]),
+        (status = 400, description = "The proposal has no slot", body = ErrorBody),
+        (status = 403, description = "Only its hosts, who created it, or stewards may move slots", body = ErrorBody),
+        (status = 404, description = "No such session or proposal", body = ErrorBody),
+        (status = 409, description = "No community yet, or several sessions or proposals match", body = ErrorBody),
+        (status = 507, response = DiskFull),
+    )
+)]
 pub async fn unschedule(
     State(state): State<AppState>,
     Path((key, proposal)): Path<(String, String)>,
@@ -564,6 +821,17 @@ pub async fn unschedule(
     Ok(ApiJson(agenda_of(&state, &session).await?))
 }
 
+/// Every session as iCalendar (RFC 5545): one event per session and per slot.
+#[utoipa::path(
+    get,
+    path = "/api/sessions/export.ics",
+    tag = "sessions",
+    operation_id = "exportSessions",
+    responses(
+        (status = 200, description = "The calendar", body = String, content_type = "text/calendar"),
+        (status = 409, description = "No community yet", body = ErrorBody),
+    )
+)]
 pub async fn export_ics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let community = state.community().await?;
     let sessions = state.sessions().await?;

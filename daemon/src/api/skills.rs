@@ -5,20 +5,48 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use crdt_model::GuildDoc;
 use crdt_model::api::{
-    AddSkillRequest, Matrix, MatrixRow, RateRequest, StaleReport, StrengthsAndGaps, WhoResponse,
+    AddSkillRequest, ErrorBody, Matrix, MatrixRow, RateRequest, StaleReport, StrengthsAndGaps,
+    WhoResponse,
 };
 use crdt_model::community::Community;
 use crdt_model::member::Member;
 use crdt_model::skills::{self, STALE_MONTHS, SkillLevel, skill_key};
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::error::{ApiError, ApiJson, ApiQuery, ApiResult};
+use super::openapi::DiskFull;
 use super::state::{AppState, clock, now};
 
+/// The skills taxonomy: every skill's name, in the community's order.
+#[utoipa::path(
+    get,
+    path = "/api/skills",
+    tag = "skills",
+    operation_id = "listSkills",
+    responses(
+        (status = 200, description = "Skill names", body = [String]),
+        (status = 409, description = "No community yet", body = ErrorBody),
+    )
+)]
 pub async fn taxonomy(State(state): State<AppState>) -> ApiResult<Vec<String>> {
     Ok(ApiJson(state.community().await?.skill_names()))
 }
 
+/// Adds a skill to the taxonomy.
+#[utoipa::path(
+    post,
+    path = "/api/skills",
+    tag = "skills",
+    operation_id = "addSkill",
+    request_body = AddSkillRequest,
+    responses(
+        (status = 201, description = "The skill's name as stored", body = String, content_type = "application/json"),
+        (status = 400, description = "The name is not valid", body = ErrorBody),
+        (status = 409, description = "No community yet, or the skill exists already (whatever its case and accents)", body = ErrorBody),
+        (status = 507, response = DiskFull),
+    )
+)]
 pub async fn add(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<AddSkillRequest>,
@@ -34,8 +62,24 @@ pub async fn add(
     Ok((StatusCode::CREATED, ApiJson(name)))
 }
 
-/// Records a rating, by the member themselves or on their behalf (`member`): the rating
-/// remembers who made it, since only members' own ratings count as their activity.
+/// Rates a skill, for yourself or on behalf of a member (`member`).
+///
+/// The rating remembers who made it, since only members' own ratings count as their activity.
+#[utoipa::path(
+    put,
+    path = "/api/skills/ratings",
+    tag = "skills",
+    operation_id = "rateSkill",
+    request_body = RateRequest,
+    responses(
+        (status = 200, description = "The member rated, with their ratings", body = Member),
+        (status = 400, description = "The level is not 0-4, or the skill is unknown (with a suggestion) or ambiguous", body = ErrorBody),
+        (status = 403, description = "You may not rate this member's skills (the message says who may)", body = ErrorBody),
+        (status = 404, description = "No such member", body = ErrorBody),
+        (status = 409, description = "No community yet, or several members match", body = ErrorBody),
+        (status = 507, response = DiskFull),
+    )
+)]
 pub async fn rate(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RateRequest>,
@@ -59,12 +103,27 @@ pub async fn rate(
     Ok(ApiJson(member))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct WhoQuery {
+    /// A skill name, whatever its case and accents, or a unique prefix of one.
     skill: String,
 }
 
+/// Who can help with a skill (practising or better, can-teach first) and who wants to learn it.
+#[utoipa::path(
+    get,
+    path = "/api/skills/who",
+    tag = "skills",
+    operation_id = "whoCanHelp",
+    params(WhoQuery),
+    responses(
+        (status = 200, description = "Helpers and learners", body = WhoResponse),
+        (status = 400, description = "The skill is unknown (with a suggestion) or ambiguous", body = ErrorBody),
+        (status = 409, description = "No community yet", body = ErrorBody),
+    )
+)]
 pub async fn who(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<WhoQuery>,
@@ -78,6 +137,17 @@ pub async fn who(
     }))
 }
 
+/// The skills matrix: every member's level in every skill.
+#[utoipa::path(
+    get,
+    path = "/api/skills/matrix",
+    tag = "skills",
+    operation_id = "skillsMatrix",
+    responses(
+        (status = 200, description = "Skills as columns, members as rows", body = Matrix),
+        (status = 409, description = "No community yet", body = ErrorBody),
+    )
+)]
 pub async fn matrix(State(state): State<AppState>) -> ApiResult<Matrix> {
     let community = state.community().await?;
     let members = state.members(false).await?;
@@ -107,10 +177,13 @@ pub async fn matrix(State(state): State<AppState>) -> ApiResult<Matrix> {
     }))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SinceQuery {
-    /// `YYYY-MM-DD`: compare with the audit as it stood at the end of this day.
+    /// `YYYY-MM-DD`, not in the future: compare with the audit as it stood at the end of
+    /// this day [default: six months ago].
+    #[param(format = Date)]
     since: Option<String>,
 }
 
@@ -135,6 +208,19 @@ pub fn audit_since(since: Option<&str>) -> Result<(time::Date, bool), ApiError> 
     }
 }
 
+/// The community's strengths and gaps, and how they moved since the last audit.
+#[utoipa::path(
+    get,
+    path = "/api/skills/gaps",
+    tag = "skills",
+    operation_id = "skillsGaps",
+    params(SinceQuery),
+    responses(
+        (status = 200, description = "Strengths, gaps and movement", body = StrengthsAndGaps),
+        (status = 400, description = "`since` is not a past date", body = ErrorBody),
+        (status = 409, description = "No community yet", body = ErrorBody),
+    )
+)]
 pub async fn gaps(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<SinceQuery>,
@@ -154,6 +240,16 @@ pub async fn gaps(
 }
 
 /// Who to nudge to re-rate: ratings untouched for six months, and members with none.
+#[utoipa::path(
+    get,
+    path = "/api/skills/stale",
+    tag = "skills",
+    operation_id = "staleRatings",
+    responses(
+        (status = 200, description = "Stale ratings and members who never rated", body = StaleReport),
+        (status = 409, description = "No community yet", body = ErrorBody),
+    )
+)]
 pub async fn stale(State(state): State<AppState>) -> ApiResult<StaleReport> {
     let members = state.members(false).await?;
     let older_than = skills::months_before(clock().date(), STALE_MONTHS);

@@ -162,7 +162,16 @@ impl Dashboard {
     }
 }
 
-/// `POST /api/dashboard/login` (API token required): a one-time login link.
+/// A one-time link that opens the dashboard in a browser (what `guild open` opens).
+#[utoipa::path(
+    post,
+    path = "/api/dashboard/login",
+    tag = "operations",
+    operation_id = "dashboardLogin",
+    responses(
+        (status = 200, description = "The link, good once and for a short time", body = DashboardLink),
+    )
+)]
 pub(crate) async fn issue_link(State(dash): State<Dashboard>) -> ApiJson<DashboardLink> {
     let code = dash.sessions.issue_code(Instant::now());
     ApiJson(DashboardLink {

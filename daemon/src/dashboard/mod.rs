@@ -12,7 +12,7 @@
 //! titles and notes may come from another member's daemon.
 
 mod assets;
-mod auth;
+pub(crate) mod auth;
 mod charts;
 mod events;
 mod layout;
