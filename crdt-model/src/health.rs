@@ -234,7 +234,12 @@ fn active_lately<'a>(
             if self_made && in_window(&p.at) {
                 active.insert(p.by.as_str());
             }
-            for (voter, vote) in &p.votes {
+            // A vote cast on a colleague's behalf is not the colleague's activity.
+            let own_votes = p
+                .votes
+                .iter()
+                .filter(|(v, _)| !p.proxy_votes.contains_key(*v));
+            for (voter, vote) in own_votes {
                 // Votes say when they were cast; older ones do not: a vote on a session
                 // held in the window or still to come was cast lately enough.
                 let lately = match &vote.at {
@@ -532,6 +537,43 @@ mod tests {
         assert_eq!(r.active_members, 1);
         assert_eq!(r.new_members, 1);
         assert!(r.never_came.iter().all(|n| n.name != "Cat"));
+    }
+
+    // Bug: a vote an organiser cast with `--member` counted as the member's own activity,
+    // so health could hide a drifted member who had only been voted for.
+    #[test]
+    fn a_vote_cast_on_a_members_behalf_is_not_their_activity() {
+        let members: Vec<Member> = ["Ann", "Bob"]
+            .iter()
+            .enumerate()
+            .map(|(i, n)| Member::for_tests(&format!("m{i}"), n))
+            .collect();
+        let mut s = session("s1", "2026-12-20", &[], "m0");
+        s.session_kind = "unconference".into();
+        s.propose("p1", "Roadmaps", "talk", "m0", "2026-06-01T00:00:00Z")
+            .unwrap();
+        s.propose("p2", "Pricing", "talk", "m0", "2026-06-01T00:00:00Z")
+            .unwrap();
+        let at = "2026-11-20T10:00:00Z";
+        // Ann votes for Bob, on his behalf.
+        s.vote_for("p1", "m1", "m0", true, at).unwrap();
+        let today = when::date_of("2026-11-25").unwrap();
+        let active = |s: &Session| report(&members, &[s.clone()], &[], &[], today, today);
+        assert_eq!(
+            active(&s).active_members,
+            0,
+            "nobody did anything themselves"
+        );
+        assert_eq!(s.proposals["p1"].votes.len(), 1, "the vote still counts");
+        // Bob confirms it himself: now it is his.
+        s.vote("p1", "m1", true, at).unwrap();
+        assert!(s.proposals["p1"].proxy_votes.is_empty());
+        assert_eq!(active(&s).active_members, 1);
+        // Withdrawn and cast again for him: his no longer.
+        s.vote("p1", "m1", false, at).unwrap();
+        s.vote_for("p2", "m1", "m0", true, at).unwrap();
+        assert_eq!(active(&s).active_members, 0);
+        assert_eq!(s.proposals["p2"].proxy_votes["m1"], "m0");
     }
 
     #[test]

@@ -130,6 +130,11 @@ pub struct Proposal {
     #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
     pub created_by: String,
+    /// Votes cast on a colleague's behalf: voter's member id to who entered it. Such a vote
+    /// counts on the agenda but is not the voter's own activity (see [`crate::health`]).
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
+    pub proxy_votes: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
@@ -779,6 +784,7 @@ impl Session {
             votes: BTreeMap::new(),
             slot: None,
             created_by: created_by.to_owned(),
+            proxy_votes: BTreeMap::new(),
         };
         self.proposals.insert(id.to_owned(), proposal);
         Ok(())
@@ -791,8 +797,8 @@ impl Session {
             .ok_or_else(|| no_proposal(proposal))
     }
 
-    /// Casts (`vote = true`) or withdraws a member's vote for a proposal, at most one per
-    /// proposal; a vote beyond the session's budget is refused.
+    /// Casts (`vote = true`) or withdraws a member's own vote for a proposal, at most one
+    /// per proposal; a vote beyond the session's budget is refused.
     pub fn vote(
         &mut self,
         proposal: &str,
@@ -800,6 +806,39 @@ impl Session {
         vote: bool,
         now: &str,
     ) -> Result<(), ModelError> {
+        self.vote_for(proposal, member, member, vote, now)
+    }
+
+    /// As [`Session::vote`], entered by `by`: when that is someone else, the vote is
+    /// recorded as cast on the member's behalf; the member's own vote replaces that mark.
+    pub fn vote_for(
+        &mut self,
+        proposal: &str,
+        member: &str,
+        by: &str,
+        vote: bool,
+        now: &str,
+    ) -> Result<(), ModelError> {
+        let added = self.cast(proposal, member, vote, now)?;
+        if let Some(p) = self.proposals.get_mut(proposal) {
+            if added && by != member {
+                p.proxy_votes.insert(member.to_owned(), by.to_owned());
+            } else if !vote || by == member {
+                // Withdrawn, or confirmed by the member themselves: no longer on their behalf.
+                p.proxy_votes.remove(member);
+            }
+        }
+        Ok(())
+    }
+
+    /// Casts or withdraws the vote; true if this call added it.
+    fn cast(
+        &mut self,
+        proposal: &str,
+        member: &str,
+        vote: bool,
+        now: &str,
+    ) -> Result<bool, ModelError> {
         if !self.proposals.contains_key(proposal) {
             return Err(no_proposal(proposal));
         }
@@ -807,11 +846,11 @@ impl Session {
             if let Some(p) = self.proposals.get_mut(proposal) {
                 p.votes.remove(member);
             }
-            return Ok(());
+            return Ok(false);
         }
         self.ensure_open()?;
         if self.proposals[proposal].votes.contains_key(member) {
-            return Ok(()); // Voting twice is still one vote.
+            return Ok(false); // Voting twice is still one vote.
         }
         let spent: Vec<&str> = self
             .proposals
@@ -844,7 +883,7 @@ impl Session {
                 },
             );
         }
-        Ok(())
+        Ok(true)
     }
 
     /// The votes that count, per proposal id: each member's first `vote_budget` votes in

@@ -163,6 +163,25 @@ fn a_waning_community_is_reported_honestly() {
                 .is_ok_and(|bea| bea["skills"]["discovery"]["level"] == 1)
     });
 
+    // Ada casts a vote for Hal at next month's unconference: it counts on the agenda, but it
+    // is not Hal's own doing (it once made him look active), so he stays drifted below.
+    let camp = ada.guild_json(&[
+        "sessions",
+        "add",
+        "Winter unconference",
+        "--kind",
+        "unconference",
+        "--start",
+        &day(20, 10),
+        "--end",
+        &day(20, 16),
+    ]);
+    let camp = camp["id"].as_str().unwrap();
+    ada.guild(&["sessions", "propose", camp, "Roadmaps at scale"]);
+    ada.guild(&["sessions", "vote", camp, "Roadmaps", "--member", "Hal"]);
+    let agenda = ada.guild_json(&["sessions", "agenda", camp]);
+    assert_eq!(agenda[0]["votes"], 1, "{agenda}");
+
     let health = ada.guild_json(&["health"]);
     assert_eq!(health["members"], 13);
     assert_eq!(attended(&health), [10, 8, 6, 4, 2]);

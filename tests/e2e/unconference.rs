@@ -9,10 +9,10 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use guild_tests::{Daemon, HttpRequest, bin, wait_until};
+
+use crate::community::day;
 use serde_json::{Value, json};
 use tempfile::TempDir;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 const CONVERGE: Duration = Duration::from_secs(60);
 
@@ -44,15 +44,6 @@ fn id_of(created: &Value) -> String {
 }
 
 /// An RFC 3339 time `days` from now (negative: in the past) at `hour`:00 UTC.
-fn day(days: i64, hour: u8) -> String {
-    let date = (OffsetDateTime::now_utc() + time::Duration::days(days)).date();
-    date.with_hms(hour, 0, 0)
-        .unwrap()
-        .assume_utc()
-        .format(&Rfc3339)
-        .unwrap()
-}
-
 /// `guild` with extra environment and standard input; must succeed; returns stdout.
 fn guild_with(d: &Daemon, args: &[&str], env: &[(&str, &str)], stdin: &str) -> String {
     let mut child = Command::new(bin("guild"))

@@ -670,9 +670,10 @@ pub async fn vote(
     let member = guests::acting_member(&state, req.member.as_deref(), "vote").await?;
     let current = state.resolve_session(&key).await?;
     let proposal = resolve_proposal(&current, &proposal)?;
+    let me = state.me()?;
     let (now, _) = now();
     let (session, ()) = change(&state, &current.id, None, |s| {
-        s.vote(&proposal, &member.id, req.vote, &now)
+        s.vote_for(&proposal, &member.id, &me, req.vote, &now)
     })
     .await?;
     Ok(ApiJson(agenda_of(&state, &session).await?))
