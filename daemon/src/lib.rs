@@ -3,23 +3,24 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod api;
+pub mod clock;
 pub mod data_dir;
 pub mod net;
+pub mod node;
 pub mod repo;
 pub mod store;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use api::state::{META_COMMUNITY, META_ME};
-use api::{AppState, Identity, Shared};
-use net::Network;
+use api::{AppState, Shared};
 use net::swarm::NetConfig;
+use node::Node;
 use repo::Repo;
 use store::Store;
 
@@ -49,6 +50,7 @@ impl Config {
 pub struct Daemon {
     pub api_addr: SocketAddr,
     repo: Arc<Repo>,
+    node: Arc<Node>,
     shutdown: oneshot::Sender<()>,
     server: JoinHandle<std::io::Result<()>>,
 }
@@ -66,23 +68,17 @@ impl Daemon {
         data_dir::prepare(dir)?;
         let token = data_dir::token(dir)?;
         let store = Store::open(&dir.join(data_dir::STORE_FILE))?;
-        let identity = Identity {
-            community: meta_string(&store, META_COMMUNITY)?,
-            me: meta_string(&store, META_ME)?,
-        };
-        let membership = net::stored_membership(&store, identity.community.as_deref())?;
         let repo = Arc::new(Repo::open(store)?);
         // Documents load in the background (and on first use), so a large store starts at
         // once; one that does not load stops the daemon (see `fatal`).
         repo.load_all();
-        let network = Network::start(
+        let node = Node::start(
             repo.clone(),
             NetConfig {
                 keypair: net::identity::load_or_create(dir)?,
                 listen: config.listen.clone(),
                 mdns: config.mdns,
             },
-            membership,
         )?;
 
         let listener = tokio::net::TcpListener::bind(config.api_addr)
@@ -91,8 +87,7 @@ impl Daemon {
         let api_addr = listener.local_addr()?;
         let state = AppState(Arc::new(Shared {
             repo: repo.clone(),
-            network,
-            identity: RwLock::new(identity),
+            node: node.clone(),
             token,
             data_dir: dir.clone(),
             api_addr,
@@ -113,6 +108,7 @@ impl Daemon {
         Ok(Self {
             api_addr,
             repo,
+            node,
             shutdown,
             server,
         })
@@ -123,17 +119,16 @@ impl Daemon {
         self.repo.fatal().await
     }
 
-    /// Stops serving and waits for in-flight requests to finish.
+    /// Stops serving (waiting for in-flight requests), stops the sync engine, its dialers
+    /// and the swarm, then commits what is pending and closes the store, so that the next
+    /// start, in this process or another, opens it cleanly.
     pub async fn shutdown(self) -> Result<()> {
         let _ = self.shutdown.send(());
-        self.server.await??;
+        let served = self.server.await;
+        self.node.shutdown().await;
+        let repo = self.repo.clone();
+        tokio::task::spawn_blocking(move || repo.store().close()).await?;
+        served??;
         Ok(())
     }
-}
-
-fn meta_string(store: &Store, key: &str) -> Result<Option<String>> {
-    store
-        .meta(key)?
-        .map(|bytes| String::from_utf8(bytes).with_context(|| format!("stored {key} is not text")))
-        .transpose()
 }

@@ -8,7 +8,7 @@
 //! Layout (table names carry a version so a future layout can migrate):
 //! - `docs_v1`: document id -> compressed Automerge `save()` (the compacted base);
 //! - `changes_v1`: (document id, sequence) -> incremental bytes appended since that base;
-//! - `meta_v1`: key -> bytes (the local member id, the community secret, peers to dial);
+//! - `meta_v1`: key -> bytes, the keys in [`meta`] (who this daemon is, peers to dial);
 //! - `sync_states_v1`: (peer, document) -> Automerge sync state, so a reconnect resumes.
 //!
 //! Loading a document is `load(base)` followed by `load_incremental` of its changes in
@@ -23,9 +23,12 @@
 //! - a failed write (a full disk) is refused with a message saying so, and once redb has
 //!   seen an I/O error every later write is refused until the daemon restarts (redb's rule:
 //!   its in-memory state can no longer be trusted to match the file).
+//!
+//! [`Store::close`] stops the writer thread once every write sent before is committed, then
+//! closes the database, so that a clean shutdown leaves a file redb opens without repair.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -40,6 +43,24 @@ const SYNC_STATES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("
 
 /// Most batches folded into one transaction.
 const MAX_GROUP: usize = 512;
+
+/// The keys of the `meta_v1` table: who this daemon is. Written only by `crate::node`.
+pub mod meta {
+    /// The id of the community this daemon belongs to (or is joining).
+    pub const COMMUNITY: &str = "community";
+    /// The member this daemon acts for.
+    pub const ME: &str = "me";
+    /// The community secret (32 bytes).
+    pub const SECRET: &str = "community_secret";
+    /// This member's device secret (shared only with the member's own devices).
+    pub const DEVICE_SECRET: &str = "device_secret";
+    /// Id of this member's private relationships document.
+    pub const PRIVATE_DOC: &str = "private_doc";
+    /// The invitation nonce this daemon joined with.
+    pub const INVITE: &str = "invite";
+    /// Addresses kept connected (`guild peers add`, tickets), as a JSON list of multiaddrs.
+    pub const PEERS: &str = "peers";
+}
 
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -99,6 +120,9 @@ pub enum Op {
         key: String,
         value: Vec<u8>,
     },
+    DeleteMeta {
+        key: String,
+    },
     PutSyncState {
         peer: String,
         doc: String,
@@ -108,7 +132,17 @@ pub enum Op {
 
 struct Batch {
     ops: Vec<Op>,
-    done: oneshot::Sender<Result<(), String>>,
+    /// `None`: the store is closing; this is the last batch.
+    done: Option<oneshot::Sender<Result<(), String>>>,
+}
+
+impl Batch {
+    fn close() -> Self {
+        Self {
+            ops: Vec::new(),
+            done: None,
+        }
+    }
 }
 
 /// A stored document as read at start-up.
@@ -122,8 +156,10 @@ pub struct StoredDoc {
 /// Handle to the store. Cheap to clone; reads go straight to redb, writes to the writer thread.
 #[derive(Clone)]
 pub struct Store {
-    db: Arc<Database>,
+    /// `None` once closed.
+    db: Arc<RwLock<Option<Database>>>,
     writer: mpsc::UnboundedSender<Batch>,
+    thread: Arc<Mutex<Option<thread::JoinHandle<()>>>>,
 }
 
 impl Store {
@@ -147,7 +183,6 @@ impl Store {
         }
         .map_err(|source| open_error(path, source))?;
         restrict_permissions(path);
-        let db = Arc::new(db);
         {
             // Create the tables so reads never meet a missing table.
             let tx = db.begin_write()?;
@@ -157,20 +192,55 @@ impl Store {
             tx.open_table(SYNC_STATES)?;
             tx.commit()?;
         }
+        let db = Arc::new(RwLock::new(Some(db)));
         let (writer, batches) = mpsc::unbounded_channel();
         let thread_db = db.clone();
-        thread::Builder::new()
+        let thread = thread::Builder::new()
             .name("guild-store".into())
             .spawn(move || write_loop(&thread_db, batches))
             .map_err(|e| StoreError::Redb(redb::Error::Io(e)))?;
-        Ok(Self { db, writer })
+        Ok(Self {
+            db,
+            writer,
+            thread: Arc::new(Mutex::new(Some(thread))),
+        })
+    }
+
+    /// Commits every write sent before, stops the writer thread and closes the database.
+    /// Later reads and writes fail with [`StoreError::Stopped`]. Blocks: call it off the
+    /// async workers (or at the very end).
+    pub fn close(&self) {
+        let _ = self.writer.send(Batch::close());
+        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(thread) = thread
+            && thread.join().is_err()
+        {
+            tracing::error!("the storage thread panicked");
+        }
+        // Dropping the database marks the file closed cleanly.
+        drop(self.db.write().unwrap_or_else(|e| e.into_inner()).take());
+    }
+
+    /// Runs `f` on the open database.
+    fn with_db<R>(
+        &self,
+        f: impl FnOnce(&Database) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let db = self.db.read().unwrap_or_else(|e| e.into_inner());
+        match db.as_ref() {
+            Some(db) => f(db),
+            None => Err(StoreError::Stopped),
+        }
     }
 
     /// Makes `ops` durable in one transaction (possibly shared with other batches).
     pub async fn write(&self, ops: Vec<Op>) -> Result<(), StoreError> {
         let (done, wait) = oneshot::channel();
         self.writer
-            .send(Batch { ops, done })
+            .send(Batch {
+                ops,
+                done: Some(done),
+            })
             .map_err(|_| StoreError::Stopped)?;
         match wait.await {
             Ok(Ok(())) => Ok(()),
@@ -181,7 +251,11 @@ impl Store {
 
     /// Every stored document with its pending changes.
     pub fn load_all(&self) -> Result<Vec<StoredDoc>, StoreError> {
-        let tx = self.db.begin_read()?;
+        self.with_db(Self::load_all_in)
+    }
+
+    fn load_all_in(db: &Database) -> Result<Vec<StoredDoc>, StoreError> {
+        let tx = db.begin_read()?;
         let docs = tx.open_table(DOCS)?;
         let changes = tx.open_table(CHANGES)?;
         let mut out = Vec::new();
@@ -204,45 +278,53 @@ impl Store {
 
     /// Ids of every stored document, sorted.
     pub fn doc_ids(&self) -> Result<Vec<String>, StoreError> {
-        let tx = self.db.begin_read()?;
-        let docs = tx.open_table(DOCS)?;
-        let mut ids = Vec::new();
-        for entry in docs.iter()? {
-            ids.push(entry?.0.value().to_owned());
-        }
-        Ok(ids)
+        self.with_db(|db| {
+            let tx = db.begin_read()?;
+            let docs = tx.open_table(DOCS)?;
+            let mut ids = Vec::new();
+            for entry in docs.iter()? {
+                ids.push(entry?.0.value().to_owned());
+            }
+            Ok(ids)
+        })
     }
 
     /// One stored document, if present.
     pub fn load(&self, id: &str) -> Result<Option<StoredDoc>, StoreError> {
-        let tx = self.db.begin_read()?;
-        let docs = tx.open_table(DOCS)?;
-        let Some(base) = docs.get(id)? else {
-            return Ok(None);
-        };
-        let changes = tx.open_table(CHANGES)?;
-        let mut chunks = Vec::new();
-        for change in changes.range((id, 0)..=(id, u64::MAX))? {
-            let (key, bytes) = change?;
-            chunks.push((key.value().1, bytes.value().to_vec()));
-        }
-        Ok(Some(StoredDoc {
-            id: id.to_owned(),
-            base: base.value().to_vec(),
-            changes: chunks,
-        }))
+        self.with_db(|db| {
+            let tx = db.begin_read()?;
+            let docs = tx.open_table(DOCS)?;
+            let Some(base) = docs.get(id)? else {
+                return Ok(None);
+            };
+            let changes = tx.open_table(CHANGES)?;
+            let mut chunks = Vec::new();
+            for change in changes.range((id, 0)..=(id, u64::MAX))? {
+                let (key, bytes) = change?;
+                chunks.push((key.value().1, bytes.value().to_vec()));
+            }
+            Ok(Some(StoredDoc {
+                id: id.to_owned(),
+                base: base.value().to_vec(),
+                changes: chunks,
+            }))
+        })
     }
 
     pub fn sync_state(&self, peer: &str, doc: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let tx = self.db.begin_read()?;
-        let states = tx.open_table(SYNC_STATES)?;
-        Ok(states.get((peer, doc))?.map(|v| v.value().to_vec()))
+        self.with_db(|db| {
+            let tx = db.begin_read()?;
+            let states = tx.open_table(SYNC_STATES)?;
+            Ok(states.get((peer, doc))?.map(|v| v.value().to_vec()))
+        })
     }
 
     pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let tx = self.db.begin_read()?;
-        let meta = tx.open_table(META)?;
-        Ok(meta.get(key)?.map(|v| v.value().to_vec()))
+        self.with_db(|db| {
+            let tx = db.begin_read()?;
+            let meta = tx.open_table(META)?;
+            Ok(meta.get(key)?.map(|v| v.value().to_vec()))
+        })
     }
 }
 
@@ -293,19 +375,30 @@ fn commit_error(e: &StoreError) -> String {
     }
 }
 
-fn write_loop(db: &Database, mut batches: mpsc::UnboundedReceiver<Batch>) {
+fn write_loop(db: &RwLock<Option<Database>>, mut batches: mpsc::UnboundedReceiver<Batch>) {
     // After an I/O error redb refuses every later write (its state may no longer match the
     // file) with "previous I/O error"; say what that error was and what to do.
     let mut first_io_error: Option<String> = None;
     while let Some(first) = batches.blocking_recv() {
+        let mut closing = first.done.is_none();
         let mut group = vec![first];
-        while group.len() < MAX_GROUP {
+        while group.len() < MAX_GROUP && !closing {
             match batches.try_recv() {
-                Ok(batch) => group.push(batch),
+                Ok(batch) => {
+                    closing = batch.done.is_none();
+                    group.push(batch);
+                }
                 Err(_) => break,
             }
         }
-        let result = commit(db, &group).map_err(|e| {
+        let committed = {
+            let db = db.read().unwrap_or_else(|e| e.into_inner());
+            match db.as_ref() {
+                Some(db) => commit(db, &group),
+                None => Err(StoreError::Stopped),
+            }
+        };
+        let result = committed.map_err(|e| {
             let message = commit_error(&e);
             if is_previous_io(&e) {
                 format!(
@@ -324,12 +417,20 @@ fn write_loop(db: &Database, mut batches: mpsc::UnboundedReceiver<Batch>) {
         }
         for batch in group {
             // The caller may have gone away (request cancelled); the write stands regardless.
-            let _ = batch.done.send(result.clone());
+            if let Some(done) = batch.done {
+                let _ = done.send(result.clone());
+            }
+        }
+        if closing {
+            return;
         }
     }
 }
 
 fn commit(db: &Database, group: &[Batch]) -> Result<(), StoreError> {
+    if group.iter().all(|b| b.ops.is_empty()) {
+        return Ok(());
+    }
     let mut tx = db.begin_write()?;
     tx.set_quick_repair(true);
     // Two-phase: a damaged latest commit is an error at the next open, not a silent fallback
@@ -354,6 +455,9 @@ fn commit(db: &Database, group: &[Batch]) -> Result<(), StoreError> {
                 }
                 Op::PutMeta { key, value } => {
                     meta.insert(key.as_str(), value.as_slice())?;
+                }
+                Op::DeleteMeta { key } => {
+                    meta.remove(key.as_str())?;
                 }
                 Op::PutSyncState { peer, doc, state } => {
                     sync_states.insert((peer.as_str(), doc.as_str()), state.as_slice())?;

@@ -82,7 +82,8 @@ fn misbehaving_peers_are_banned_while_honest_peers_keep_syncing() {
         .unwrap()
         .to_owned();
     let target = format!("{}/p2p/{a_id}", a.p2p_addr());
-    let ticket = a.guild(&["invite"]).trim().to_owned();
+    // Every attack runs with a fresh identity: the malicious member's ticket admits them all.
+    let ticket = a.guild(&["invite", "--uses", "10"]).trim().to_owned();
 
     let mut honest_writes = 0;
     let mut report = Vec::new();

@@ -94,6 +94,11 @@ pub fn router(state: AppState) -> Router {
             post(relationships::withdraw),
         )
         .route("/api/invite", get(network::invite))
+        .route(
+            "/api/invites",
+            get(network::invites).post(network::create_invite),
+        )
+        .route("/api/invites/revoke", post(network::revoke_invites))
         .route("/api/join", post(network::join))
         .route("/api/devices", get(network::devices))
         .route("/api/devices/link", post(network::link_device))

@@ -103,6 +103,7 @@ pub fn check_response(response: &Response) -> Result<(), Violation> {
         | Response::Diverged
         | Response::Sync { .. }
         | Response::Refused { .. }
+        | Response::Denied { .. }
         | Response::Summary { .. } => Ok(()),
     }
 }
