@@ -387,9 +387,17 @@ impl Node {
     /// Every invitation the community document lists, newest expiry first.
     pub async fn invitations(&self) -> Result<Vec<InviteInfo>, NodeError> {
         let community = self.community().await?;
-        let names = self.member_names(&community).await;
+        let members = self.members(&community).await;
+        let names: BTreeMap<String, String> = members
+            .iter()
+            .map(|m| (m.id.clone(), m.name.clone()))
+            .collect();
+        let removed: Vec<&str> = members
+            .iter()
+            .filter(|m| m.removed)
+            .flat_map(|m| m.devices.keys().map(String::as_str).chain([m.id.as_str()]))
+            .collect();
         let now = crate::clock::now();
-        let roster_removed = self.removed_devices(&community).await;
         let mut out: Vec<InviteInfo> = community
             .invites
             .iter()
@@ -405,7 +413,7 @@ impl Node {
                 expires: inv.expires.clone(),
                 uses: inv.uses,
                 used: inv.used_by.len() as u64,
-                state: invite_state(inv, &names, &roster_removed, now).into(),
+                state: invite_state(inv, &removed, now).into(),
             })
             .collect();
         out.sort_by(|a, b| b.expires.cmp(&a.expires).then_with(|| a.id.cmp(&b.id)));
@@ -512,23 +520,6 @@ impl Node {
             }
         }
         members
-    }
-
-    async fn member_names(&self, community: &Community) -> BTreeMap<String, String> {
-        self.members(community)
-            .await
-            .iter()
-            .map(|m| (m.id.clone(), m.name.clone()))
-            .collect()
-    }
-
-    async fn removed_devices(&self, community: &Community) -> Vec<String> {
-        self.members(community)
-            .await
-            .iter()
-            .filter(|m| m.removed)
-            .flat_map(|m| m.devices.keys().cloned())
-            .collect()
     }
 
     /// Stewards: council leads of a current term; before the first term, the founder (the
@@ -638,16 +629,16 @@ fn short_id(hash: &str) -> String {
     hash.chars().take(8).collect()
 }
 
-fn invite_state(
-    inv: &Invitation,
-    names: &BTreeMap<String, String>,
-    removed_devices: &[String],
-    now: OffsetDateTime,
-) -> &'static str {
-    let expired = crdt_model::when::parse("expires", &inv.expires).map_or(true, |e| e <= now);
+/// How `guild invite list` describes an invitation, by the same rules as the roster.
+/// `removed`: ids and device peer ids of removed members.
+fn invite_state(inv: &Invitation, removed: &[&str], now: OffsetDateTime) -> &'static str {
+    // A time that does not parse admits nobody, as the roster judges it.
+    let expired = crdt_model::when::parse("expires", &inv.expires)
+        .ok()
+        .is_none_or(|e| e <= now);
     let revoked = inv.revoked.is_some()
-        || !names.contains_key(&inv.by)
-        || inv.used_by.keys().any(|p| removed_devices.contains(p));
+        || removed.contains(&inv.by.as_str())
+        || inv.used_by.keys().any(|p| removed.contains(&p.as_str()));
     if revoked {
         "revoked"
     } else if expired {

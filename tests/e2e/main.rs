@@ -5,7 +5,9 @@
 mod community;
 mod crash;
 mod hostile;
+mod invitations;
 mod mdns;
+mod partition;
 mod private;
 mod single_node;
 mod storage_faults;

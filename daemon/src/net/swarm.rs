@@ -9,10 +9,12 @@
 //! - connection limits per peer and in all;
 //! - a block list that keeps banned peers out (their connections are closed and new ones
 //!   denied until the ban ends);
-//! - dead connections are noticed: a ping every [`PING_EVERY`] that is not answered within
-//!   [`PING_TIMEOUT`] closes the connection (a partition with links still up, a laptop
-//!   suspended), and a connection nothing uses for [`IDLE_TIMEOUT`] closes (members'
-//!   connections carry a digest round every 15 s).
+//! - dead connections are noticed: every connection is pinged every [`PING_EVERY`], and one
+//!   with no answered ping for [`DEAD_AFTER`] is closed (a partition with every link still
+//!   up, a laptop suspended), so the peer shows as disconnected and the engine redials;
+//!   a connection nothing uses for [`IDLE_TIMEOUT`] closes (members' connections carry a
+//!   digest round every 15 s). libp2p's TCP transport does not expose TCP keep-alive; the
+//!   pings do its job, faster.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -45,9 +47,13 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// answer gives up (and is retried by the engine's dialer).
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Ping every connection this often...
-pub const PING_EVERY: Duration = Duration::from_secs(5);
-/// ...and close it when a ping is not answered within this long: the path is gone.
-pub const PING_TIMEOUT: Duration = Duration::from_secs(5);
+pub const PING_EVERY: Duration = Duration::from_secs(2);
+/// ...giving each ping this long...
+pub const PING_TIMEOUT: Duration = Duration::from_secs(3);
+/// ...and close a connection with no answered ping for this long: the path is gone. (libp2p's
+/// ping stays silent on a first failure and then waits for a new stream, so its own failure
+/// report can take half a minute.)
+pub const DEAD_AFTER: Duration = Duration::from_secs(8);
 /// How often ended bans are lifted.
 const UNBAN_CHECK: Duration = Duration::from_secs(1);
 
@@ -281,6 +287,7 @@ pub fn spawn(
         pending_dials: HashMap::new(),
         listen_addrs: Vec::new(),
         connections: HashMap::new(),
+        alive: HashMap::new(),
         bans: HashMap::new(),
     };
     let task = tokio::spawn(event_loop.run(command_rx));
@@ -301,6 +308,9 @@ struct EventLoop {
     pending_dials: HashMap<ConnectionId, (String, oneshot::Sender<Result<PeerId, NetError>>)>,
     listen_addrs: Vec<Multiaddr>,
     connections: HashMap<PeerId, Vec<(ConnectionId, Multiaddr)>>,
+    /// When each connection last answered a ping (connections to peers that do not speak
+    /// ping are left out).
+    alive: HashMap<ConnectionId, (PeerId, Instant)>,
     /// Banned peers and when their ban ends.
     bans: HashMap<PeerId, Instant>,
 }
@@ -311,7 +321,10 @@ impl EventLoop {
         loop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
-                _ = unban.tick() => self.lift_ended_bans(),
+                _ = unban.tick() => {
+                    self.lift_ended_bans();
+                    self.close_dead_connections();
+                }
                 command = commands.recv() => match command {
                     Some(Command::Shutdown { done }) => {
                         // Dropping the swarm closes every connection and listener.
@@ -437,6 +450,7 @@ impl EventLoop {
                     .entry(peer_id)
                     .or_default()
                     .push((connection_id, addr.clone()));
+                self.alive.insert(connection_id, (peer_id, Instant::now()));
                 if num_established.get() == 1 {
                     tracing::info!("connected to {peer_id} at {addr}");
                     let _ = self.events.send(Event::Connected {
@@ -455,6 +469,7 @@ impl EventLoop {
                 cause,
                 ..
             } => {
+                self.alive.remove(&connection_id);
                 if let Some(conns) = self.connections.get_mut(&peer_id) {
                     conns.retain(|(id, _)| *id != connection_id);
                     if conns.is_empty() {
@@ -481,18 +496,18 @@ impl EventLoop {
             SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
                 peer,
                 connection,
-                result: Err(ping::Failure::Timeout),
-            })) => {
-                // The other end stopped answering: the path is gone though no link went
-                // down. Close it, so the peer shows as disconnected and is redialled. (A peer
-                // that does not speak ping at all is left alone: that says nothing of the
-                // path.)
-                tracing::info!(
-                    "closing a connection to {peer}: no answer to a ping in {}s",
-                    PING_TIMEOUT.as_secs()
-                );
-                self.swarm.close_connection(connection);
-            }
+                result,
+            })) => match result {
+                Ok(_) => {
+                    self.alive.insert(connection, (peer, Instant::now()));
+                }
+                // A peer that does not speak ping says nothing of the path: it is left to
+                // the idle timeout.
+                Err(ping::Failure::Unsupported) => {
+                    self.alive.remove(&connection);
+                }
+                Err(failure) => tracing::debug!("ping to {peer} failed: {failure}"),
+            },
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
                 let mut by_peer: HashMap<PeerId, Vec<Multiaddr>> = HashMap::new();
                 for (peer, addr) in found {
@@ -510,6 +525,25 @@ impl EventLoop {
             }
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync_event(event),
             _ => {}
+        }
+    }
+
+    /// Closes connections whose peer has not answered a ping for [`DEAD_AFTER`].
+    fn close_dead_connections(&mut self) {
+        let now = Instant::now();
+        let dead: Vec<(ConnectionId, PeerId)> = self
+            .alive
+            .iter()
+            .filter(|(_, (_, at))| now.saturating_duration_since(*at) > DEAD_AFTER)
+            .map(|(id, (peer, _))| (*id, *peer))
+            .collect();
+        for (id, peer) in dead {
+            tracing::info!(
+                "closing a connection to {peer}: no answer to pings for {}s",
+                DEAD_AFTER.as_secs()
+            );
+            self.alive.remove(&id);
+            self.swarm.close_connection(id);
         }
     }
 

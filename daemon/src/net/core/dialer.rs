@@ -25,8 +25,9 @@ pub const FIRST_UNREACHABLE: Duration = Duration::from_millis(500);
 pub const MAX_UNREACHABLE: Duration = Duration::from_secs(60);
 pub const FIRST_REFUSED: Duration = Duration::from_secs(2);
 pub const MAX_REFUSED: Duration = Duration::from_secs(60 * 60);
-/// How often one lost peer is probed.
-pub const PROBE_EVERY: Duration = Duration::from_millis(1500);
+/// How often one lost peer is probed (one TCP handshake attempt: cheap, and a heal is
+/// noticed within about this long).
+pub const PROBE_EVERY: Duration = Duration::from_secs(1);
 /// Lost peers are probed for this long; after that they are redialled like unreachable ones.
 pub const LOST_MEMORY: Duration = Duration::from_secs(24 * 60 * 60);
 /// LAN peers mDNS stopped reporting are forgotten after this long.
@@ -191,6 +192,20 @@ impl Dialer {
         }
     }
 
+    /// Our own membership changed: every refusal heard before is moot; dial those peers now.
+    pub fn forget_refusals(&mut self, now: Instant) {
+        self.stale = true;
+        for target in self.targets.values_mut() {
+            if target.refused {
+                target.refused = false;
+                target.attempts = 0;
+                if matches!(target.state, State::Waiting { .. }) {
+                    target.state = State::Waiting { at: now };
+                }
+            }
+        }
+    }
+
     /// A dial started by [`Dialer::due`] failed: nobody answered.
     pub fn unreachable(&mut self, key: &TargetKey, now: Instant, jitter: f64) {
         self.stale = true;
@@ -211,7 +226,9 @@ impl Dialer {
         target.state = State::Waiting { at: now + wait };
     }
 
-    /// A connection to `peer` came up (dialled by us or not).
+    /// A connection to `peer` came up (dialled by us or not). A target waiting out a refusal
+    /// keeps waiting: the report of a dial can come after the refusal on the connection it
+    /// made.
     pub fn connected(&mut self, peer: PeerId, key: Option<&TargetKey>, now: Instant) {
         self.stale = true;
         let mut was_lost = false;
@@ -219,16 +236,15 @@ impl Dialer {
             if Some(k) == key && target.peer.is_none() {
                 target.peer = Some(peer);
             }
-            if target.peer == Some(peer) {
-                was_lost |= target.state == State::Lost
-                    || target
-                        .admitted
-                        .is_some_and(|at| now.saturating_duration_since(at) < LOST_MEMORY);
-                target.state = State::Connected(peer);
-            } else if Some(k) == key && target.state == State::Dialing {
-                // Dialled one address, found another peer there: keep both apart.
-                target.state = State::Connected(peer);
+            let ours = target.peer == Some(peer) || Some(k) == key;
+            if !ours || (target.refused && target.state != State::Dialing) {
+                continue;
             }
+            was_lost |= target.state == State::Lost
+                || target
+                    .admitted
+                    .is_some_and(|at| now.saturating_duration_since(at) < LOST_MEMORY);
+            target.state = State::Connected(peer);
         }
         if was_lost {
             self.network_back(now);
@@ -520,6 +536,24 @@ mod tests {
         };
         d.connected(back, Some(&probe[0]), now);
         assert_eq!(dialled(&mut d, now).len(), 3, "the rest redialled at once");
+    }
+
+    #[test]
+    fn a_dial_reported_after_its_refusal_does_not_stop_the_backoff() {
+        let mut d = Dialer::default();
+        let t0 = Instant::now();
+        let peer = PeerId::random();
+        d.lan_seen(peer, vec![addr(5)], t0);
+        let key = TargetKey::Lan(peer);
+        assert_eq!(dialled(&mut d, t0), std::slice::from_ref(&key));
+        d.connected(peer, None, t0);
+        d.refused(peer, Outcome::ClosedEarly, t0, 1.0);
+        // The dial's own report comes last.
+        d.connected(peer, Some(&key), t0);
+        d.disconnected(peer, t0);
+        let next = d.next_wake().expect("a redial is planned");
+        assert_eq!(next, t0 + FIRST_REFUSED);
+        assert_eq!(dialled(&mut d, next), [key]);
     }
 
     #[test]

@@ -424,6 +424,8 @@ impl Core {
 
     fn on_membership(&mut self, at: At, membership: Option<Membership>) {
         self.access.set_membership(membership);
+        // Refusals heard before we belonged where we belong now say nothing any more.
+        self.dialer.forget_refusals(at.now);
         self.read_access();
         let connected: Vec<PeerId> = self
             .peers
@@ -564,16 +566,19 @@ impl Core {
         if let Some(p) = self.peers.get_mut(&peer) {
             p.member = false;
         }
-        let jitter = self.jitter();
-        self.dialer.refused(
-            peer,
-            Outcome::Refused {
-                retry_after: None,
-                temporary: may_pass(denial),
-            },
-            at.now,
-            jitter,
-        );
+        if *denial != Denial::NoCommunity {
+            // Not worth dialling soon (when we have no community, the fault is ours).
+            let jitter = self.jitter();
+            self.dialer.refused(
+                peer,
+                Outcome::Refused {
+                    retry_after: None,
+                    temporary: may_pass(denial),
+                },
+                at.now,
+                jitter,
+            );
+        }
         self.schedule(at.now + HANGUP_AFTER, Timer::Hangup(peer));
     }
 
@@ -1689,9 +1694,14 @@ impl Core {
 }
 
 /// A refusal that may pass without anyone acting: the refusing daemon has not yet heard of
-/// the newcomer's invitation or member document.
+/// the newcomer's invitation or member document, or has not joined yet.
 fn may_pass(denial: &Denial) -> bool {
-    matches!(denial, Denial::Refused(r) if r.may_pass())
+    match denial {
+        Denial::Refused(r) => r.may_pass(),
+        // It may join soon (a newcomer that met us on the LAN before joining).
+        Denial::NoCommunity => true,
+        Denial::NotMember => false,
+    }
 }
 
 fn refused(reason: &str) -> Response {
