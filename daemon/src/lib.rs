@@ -132,3 +132,37 @@ impl Daemon {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+
+    /// Issue 12 and issue 16 (item 7): shutdown only stopped the HTTP server, so a daemon could
+    /// not start again in the same process, and a clean SIGTERM left redb "not closed
+    /// cleanly". Shutdown now stops the engine and the swarm and closes the store.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_daemon_restarts_in_one_process_and_closes_its_store_cleanly() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: dir.path().to_path_buf(),
+            api_addr: "127.0.0.1:0".parse().unwrap(),
+            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+            mdns: false,
+        };
+        for _ in 0..3 {
+            let daemon = Daemon::bind(config.clone()).await.unwrap();
+            daemon.shutdown().await.unwrap();
+        }
+        let repaired = Arc::new(AtomicBool::new(false));
+        let flag = repaired.clone();
+        let mut builder = redb::Database::builder();
+        builder.set_repair_callback(move |_| flag.store(true, Ordering::SeqCst));
+        drop(builder.open(dir.path().join(data_dir::STORE_FILE)).unwrap());
+        assert!(
+            !repaired.load(Ordering::SeqCst),
+            "the store was not closed cleanly"
+        );
+    }
+}

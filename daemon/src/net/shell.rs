@@ -310,3 +310,104 @@ impl<T: Transport> Shell<T> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crdt_model::community::Community;
+    use crdt_model::member::{Member, Profile};
+    use crdt_model::{DocKind, GuildDoc};
+
+    use super::*;
+    use crate::net::core::Core;
+    use crate::net::transport::MemNet;
+    use crate::store::Store;
+
+    fn repo(dir: &tempfile::TempDir) -> Arc<Repo> {
+        let store = Store::open(&dir.path().join("guild.redb")).unwrap();
+        Arc::new(Repo::open(store).unwrap())
+    }
+
+    async fn heads(repo: &Repo) -> Vec<(String, Vec<automerge::ChangeHash>)> {
+        let mut out = Vec::new();
+        for id in repo.ids() {
+            if let Some(h) = repo.read(&id, |d| d.get_heads()).await {
+                out.push((id, h));
+            }
+        }
+        out
+    }
+
+    /// The shell runs the same core over any transport: two engines on real stores converge
+    /// over in-memory channels, a local change reaches the other at once, and both stop.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_engines_converge_over_in_memory_channels() {
+        let (a, b) = (PeerId::random(), PeerId::random());
+        let membership = Membership::new("community0000000000001".into(), [3; 32]);
+        let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (repo_a, repo_b) = (repo(&dir_a), repo(&dir_b));
+        // A holds the community: its document and a member whose devices are A and B.
+        let mut community =
+            Community::new(&membership.community, "C", "", "2026-01-01T00:00:00Z").unwrap();
+        let profile = Profile {
+            name: Some("Ada".into()),
+            ..Profile::default()
+        };
+        let mut ada = Member::new("member000000000000001", &profile, "2026-01-01").unwrap();
+        for p in [a, b] {
+            ada.devices.insert(p.to_string(), "t".into());
+        }
+        community.index(&ada.id, DocKind::Member);
+        let mut tx = repo_a.begin(&[]).await;
+        community.write(tx.create(&community.id).unwrap()).unwrap();
+        ada.write(tx.create(&ada.id).unwrap()).unwrap();
+        tx.commit().await.unwrap();
+
+        let net = MemNet::default();
+        let (ta, addr_a, events_a) = net.join(a);
+        let (tb, _, events_b) = net.join(b);
+        let core_a = Core::new(a, Some(membership.clone()), 1);
+        let core_b = Core::new(b, Some(membership.clone()), 2);
+        let (engine_a, task_a) = spawn(core_a, ta, events_a, repo_a.clone());
+        let (engine_b, task_b) = spawn(core_b, tb, events_b, repo_b.clone());
+        engine_b.keep(addr_a);
+
+        let converged = || async { heads(&repo_a).await == heads(&repo_b).await };
+        tokio::time::timeout(Duration::from_secs(20), async {
+            while !converged().await {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("B fetched the community from A");
+
+        // A local change on A reaches B.
+        let mut tx = repo_a.begin(&[&ada.id]).await;
+        Member::update(tx.doc(&ada.id).unwrap(), |m| {
+            m.team = "Platform".into();
+            Ok(())
+        })
+        .unwrap();
+        tx.commit().await.unwrap();
+        tokio::time::timeout(Duration::from_secs(20), async {
+            while !converged().await {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("the change reached B");
+        let report = engine_a.report().await;
+        assert!(
+            report
+                .peers
+                .iter()
+                .any(|p| p.peer == b && p.member && p.in_sync)
+        );
+
+        engine_a.shutdown().await;
+        engine_b.shutdown().await;
+        task_a.await.unwrap();
+        task_b.await.unwrap();
+    }
+}

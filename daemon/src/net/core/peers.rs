@@ -143,6 +143,8 @@ pub struct PeerBook {
     /// When each kind of line about a peer was last logged, oldest first for eviction.
     logged: BTreeMap<(PeerId, LogKey), Instant>,
     log_order: VecDeque<(PeerId, LogKey)>,
+    /// Bytes of requests held for all peers together.
+    held: usize,
     /// Every strike and ban counted, for the simulator's "no honest peer punished" check.
     pub strikes_total: u64,
     pub bans_total: u64,
@@ -241,7 +243,8 @@ impl PeerBook {
 
     /// Counts an inbound request of `bytes` against the peer's limits.
     pub fn admit_request(&mut self, peer: PeerId, bytes: usize, now: Instant) -> Admit {
-        let state = self.entry(peer, now);
+        let total = self.held;
+        let state = self.peers.entry(peer).or_insert_with(|| Peer::new(now));
         state.bytes_received += bytes as u64;
         state.messages_received += 1;
         if state.banned(now).is_some() {
@@ -256,19 +259,16 @@ impl PeerBook {
                 ),
             );
         }
-        if state.held + bytes > limits::MAX_HELD_PER_PEER {
-            return Admit::Violation(
-                Punishment::Ban,
-                format!(
-                    "made us hold more than {} bytes at once",
-                    limits::MAX_HELD_PER_PEER
-                ),
-            );
+        // Over what may be held (for this peer, or for everyone together): "slow down". An
+        // honest daemon pushing a few large documents at once waits and sends them again.
+        if state.held + bytes > limits::MAX_HELD_PER_PEER || total + bytes > limits::MAX_HELD {
+            return Admit::SlowDown;
         }
         match state.rate.check(now) {
             Rate::Allow => {
                 state.in_flight += 1;
                 state.held += bytes;
+                self.held += bytes;
                 Admit::Yes
             }
             Rate::Refuse => Admit::SlowDown,
@@ -285,6 +285,7 @@ impl PeerBook {
             state.in_flight = state.in_flight.saturating_sub(1);
             state.held = state.held.saturating_sub(bytes);
         }
+        self.held = self.held.saturating_sub(bytes);
     }
 
     /// Counts a misbehaviour. Returns the end of the ban if the peer is now banned (it was
@@ -449,10 +450,10 @@ mod tests {
         for _ in 0..limits::MAX_IN_FLIGHT_PER_PEER {
             book.release(&peer, 10);
         }
-        assert!(matches!(
+        assert_eq!(
             book.admit_request(peer, limits::MAX_HELD_PER_PEER + 1, now),
-            Admit::Violation(Punishment::Ban, _)
-        ));
+            Admit::SlowDown
+        );
         // The rate: a burst is fine, then "slow down", then a strike.
         let mut answers = Vec::new();
         for _ in 0..(limits::RATE_BURST as usize + limits::REFUSALS_PER_STRIKE as usize) {
@@ -467,6 +468,29 @@ mod tests {
             answers
                 .iter()
                 .any(|a| matches!(a, Admit::Violation(Punishment::Strike, _)))
+        );
+    }
+
+    /// Issue 16 (item 7): hostile members could make a daemon hold 250 MB of requests.
+    #[test]
+    fn memory_held_for_all_peers_together_is_bounded() {
+        let now = Instant::now();
+        let mut book = PeerBook::default();
+        let frame = limits::MAX_HELD_PER_PEER;
+        let peers: Vec<PeerId> = (0..limits::MAX_HELD / frame + 2)
+            .map(|_| PeerId::random())
+            .collect();
+        let admitted = peers
+            .iter()
+            .filter(|p| book.admit_request(**p, frame, now) == Admit::Yes)
+            .count();
+        assert_eq!(admitted, limits::MAX_HELD / frame);
+        assert_ne!(book.admit_request(peers[0], 1, now), Admit::Yes);
+        book.release(&peers[0], frame);
+        assert_eq!(book.admit_request(peers[0], frame, now), Admit::Yes);
+        assert_eq!(
+            book.bans_total, 0,
+            "not the fault of the one that came last"
         );
     }
 
