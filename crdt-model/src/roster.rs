@@ -66,6 +66,8 @@ pub struct Roster {
 /// What the roster knows of one invitation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InviteState {
+    /// Member id of who issued it.
+    pub by: String,
     /// `None` if the stored time does not parse (such an invitation admits nobody).
     pub expires: Option<OffsetDateTime>,
     pub uses: u64,
@@ -163,6 +165,7 @@ impl Roster {
                     || removed.contains(inv.by.as_str())
                     || used_by.iter().any(|p| roster.revoked.contains(p));
                 let state = InviteState {
+                    by: inv.by.clone(),
                     expires: when_parse(&inv.expires),
                     uses: inv.uses,
                     used_by,

@@ -173,9 +173,15 @@ impl Node {
             .await?;
         let community_id = &ticket.community;
         let member_id = me.id.clone();
+        let peer = self.peer_id().to_string();
+        let now = crdt_model::when::format(crate::clock::now());
         let mut tx = self.repo.begin(&[community_id]).await;
         Community::update(tx.doc(community_id)?, |c| {
             c.index(&member_id, DocKind::Member);
+            // Our use of the invitation, for every daemon to count.
+            if let Some(invite) = c.invites.get_mut(&invite_hash(&ticket.invite)) {
+                invite.record_use(&peer, &now);
+            }
             Ok(())
         })?;
         self.create_member(&mut tx, me, &membership)?;
@@ -214,9 +220,16 @@ impl Node {
         // Register this daemon among the member's devices, so every member admits it.
         let now = crdt_model::when::format(crate::clock::now());
         let peer = self.peer_id().to_string();
-        let mut tx = self.repo.begin(&[&code.member]).await;
+        let community = &code.ticket.community;
+        let mut tx = self.repo.begin(&[&code.member, community]).await;
         Member::update(tx.doc(&code.member)?, |m| {
-            m.devices.insert(peer, now);
+            m.devices.insert(peer.clone(), now.clone());
+            Ok(())
+        })?;
+        Community::update(tx.doc(community)?, |c| {
+            if let Some(invite) = c.invites.get_mut(&invite_hash(&code.ticket.invite)) {
+                invite.record_use(&peer, &now);
+            }
             Ok(())
         })?;
         tx.put_meta(meta::ME, code.member.as_bytes());

@@ -60,6 +60,9 @@ pub mod meta {
     pub const INVITE: &str = "invite";
     /// Addresses kept connected (`guild peers add`, tickets), as a JSON list of multiaddrs.
     pub const PEERS: &str = "peers";
+    /// Present while a daemon has the store open: found at start, the last one did not
+    /// close it (a crash, a kill, a power cut).
+    pub const OPEN: &str = "open";
 }
 
 #[derive(Debug, Error)]
@@ -169,10 +172,9 @@ impl Store {
         // Verify every page at every open: a file damaged outside redb (a bad disk, a stray
         // write, a truncation) is refused instead of trusted. The store is small, so this
         // costs little.
+        // (redb calls its repair callback for this check at every open, so whether the last
+        // daemon closed the store is told by our own `meta::OPEN` marker instead.)
         builder.set_check_integrity_on_open(true);
-        builder.set_repair_callback(|_| {
-            tracing::warn!("guild.redb was not closed cleanly (a crash?): checking it");
-        });
         // `create` would initialise a fresh, empty database over a file whose header was
         // wiped, silently losing everything in it: an existing file is only ever opened.
         let existing = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
@@ -188,8 +190,14 @@ impl Store {
             let tx = db.begin_write()?;
             tx.open_table(DOCS)?;
             tx.open_table(CHANGES)?;
-            tx.open_table(META)?;
             tx.open_table(SYNC_STATES)?;
+            let mut table = tx.open_table(META)?;
+            if table.insert(meta::OPEN, [].as_slice())?.is_some() {
+                tracing::warn!(
+                    "guild.redb was not closed cleanly (a crash?): its every page was checked"
+                );
+            }
+            drop(table);
             tx.commit()?;
         }
         let db = Arc::new(RwLock::new(Some(db)));
@@ -217,8 +225,15 @@ impl Store {
         {
             tracing::error!("the storage thread panicked");
         }
-        // Dropping the database marks the file closed cleanly.
-        drop(self.db.write().unwrap_or_else(|e| e.into_inner()).take());
+        let db = self.db.write().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(db) = db {
+            if let Err(e) = remove_open_marker(&db) {
+                tracing::warn!("guild.redb could not be marked closed: {e}");
+            }
+            if let Err(e) = db.close() {
+                tracing::warn!("guild.redb was not closed cleanly: {e}");
+            }
+        }
     }
 
     /// Runs `f` on the open database.
@@ -329,6 +344,14 @@ impl Store {
 }
 
 /// Sorts an open failure into "in use", "damaged" and everything else (permissions...).
+/// The last write of a clean close (see [`meta::OPEN`]).
+fn remove_open_marker(db: &Database) -> Result<(), StoreError> {
+    let tx = db.begin_write()?;
+    tx.open_table(META)?.remove(meta::OPEN)?;
+    tx.commit()?;
+    Ok(())
+}
+
 fn open_error(path: &Path, source: redb::DatabaseError) -> StoreError {
     let path = path.display().to_string();
     let damaged = |detail: String| StoreError::Damaged {

@@ -189,14 +189,25 @@ fn a_refused_daemon_goes_quiet() {
     wait_until("Rob to reach Ada", Duration::from_secs(30), || {
         ada.guild(&["members", "list", "--json"]).contains("Rob")
     });
+    // A joiner whose ticket is refused (Rob used it), running on.
+    let jo_dir = tempfile::tempdir().unwrap();
+    let jo = Daemon::start(jo_dir.path());
+    let (_, stderr) = jo.guild_fails(&["join", ticket.trim(), "--name", "Jo"]);
+    assert!(stderr.contains("already used"), "{stderr}");
+    let jo_id = jo.guild_json(&["status"])["peer_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     // Removed, Rob's daemon keeps Ada's address and keeps trying.
     ada.guild(&["members", "remove", "Rob"]);
     let removed = Instant::now();
     let connections = |log: &str| log.matches(&format!("connected to {rob_id}")).count();
+    let jo_connections = |log: &str| log.matches(&format!("connected to {jo_id}")).count();
     wait_until("the first minute", Duration::from_secs(70), || {
         removed.elapsed() > Duration::from_secs(60)
     });
     let after_a_minute = connections(&ada.log());
+    let jo_after_a_minute = jo_connections(&ada.log());
     wait_until(
         "a quarter of a minute more",
         Duration::from_secs(20),
@@ -225,4 +236,7 @@ fn a_refused_daemon_goes_quiet() {
         "{rob_log}"
     );
     assert!(!rob_log.contains(&format!("{ada_id} is not a member")));
+    // The refused joiner gave up its join: it does not dial again at all, and said why once.
+    assert_eq!(jo_connections(&ada_log), jo_after_a_minute);
+    assert_eq!(jo.log().matches(&format!("{ada_id} refused us")).count(), 1);
 }

@@ -9,7 +9,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use guild_tests::{Daemon, Options, poll_until, wait_until};
+use guild_tests::{Daemon, Options, ip, poll_until, wait_until};
 use serde_json::Value;
 
 const NODES: usize = 4;
@@ -92,22 +92,6 @@ impl Drop for Switch {
         for ns in self.namespaces.iter().chain([&self.switch]) {
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
         }
-    }
-}
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run ip: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
     }
 }
 

@@ -2,6 +2,7 @@
 //! real repo in the daemon (on the blocking pool, never on an async worker), in-memory
 //! documents in the simulator. Everything Automerge does for sync happens here.
 
+use std::any::{Any, TypeId};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -98,17 +99,26 @@ pub fn run(docs: &impl Docs, states: &SyncStates, work: Work) -> Done {
                 .collect(),
         ),
         Work::Lacking { peer, docs: asked } => {
-            let lacking = asked
+            // Our heads are read here, with the check, so that the pull that follows asks for
+            // exactly what we lack (heads read earlier would fetch changes again).
+            let checked = asked
                 .into_iter()
-                .filter(|(doc, heads)| {
-                    docs.read(doc, |d| {
-                        heads.iter().any(|h| d.get_change_by_hash(h).is_none())
-                    })
-                    .unwrap_or(true)
+                .map(|(doc, theirs)| {
+                    let lacking = docs
+                        .read(&doc, |d| {
+                            theirs
+                                .iter()
+                                .any(|h| d.get_change_by_hash(h).is_none())
+                                .then(|| d.get_heads())
+                        })
+                        .unwrap_or_else(|| Some(Vec::new()));
+                    (doc, lacking)
                 })
-                .map(|(doc, _)| doc)
                 .collect();
-            Done::Lacking { peer, lacking }
+            Done::Lacking {
+                peer,
+                docs: checked,
+            }
         }
         Work::Snapshots {
             peer,
@@ -251,7 +261,9 @@ fn answer_pull(d: &mut AutoCommit, heads: &[ChangeHash]) -> (Response, Option<He
 /// What to push to a peer whose heads are `known`.
 fn push(d: &mut AutoCommit, known: &[ChangeHash]) -> PushOutcome {
     if known.iter().any(|h| d.get_change_by_hash(h).is_none()) {
-        return PushOutcome::TheyHaveMore;
+        return PushOutcome::TheyHaveMore {
+            heads: d.get_heads(),
+        };
     }
     let mut heads = d.get_heads();
     heads.sort();
@@ -422,7 +434,11 @@ pub struct MemDocs {
     sync_states: Mutex<HashMap<(PeerId, String), Vec<u8>>>,
     /// Documents changed since last drained, with whether the change was local.
     changed: Mutex<Vec<(String, bool)>>,
+    /// Typed views by the heads they were read at, as the repo keeps them.
+    views: Mutex<HashMap<(String, TypeId), CachedView>>,
 }
+
+type CachedView = (Vec<ChangeHash>, Arc<dyn Any + Send + Sync>);
 
 impl MemDocs {
     /// Changes made since the last call, for change notifications.
@@ -483,16 +499,28 @@ impl Docs for MemDocs {
         f: impl FnOnce(&mut AutoCommit) -> Result<(R, SyncStateToStore), DocFault>,
     ) -> Result<R, DocFault> {
         let mut docs = self.docs.lock().unwrap_or_else(|e| e.into_inner());
-        let mut copy = match docs.get(doc) {
-            Some(d) => d.clone(),
-            None if create => AutoCommit::new(),
-            None => return Err(DocFault::Missing),
+        let created = !docs.contains_key(doc);
+        if created && !create {
+            return Err(DocFault::Missing);
+        }
+        let d = docs.entry(doc.to_owned()).or_default();
+        let before = d.get_heads();
+        // Changed in place (copying every document for every change made large simulations
+        // crawl); a failed change is undone by going back to the heads before it.
+        let (value, state) = match f(d) {
+            Ok(done) => done,
+            Err(fault) => {
+                if created {
+                    docs.remove(doc);
+                } else if let Ok(restored) = d.fork_at(&before) {
+                    *d = restored;
+                }
+                return Err(fault);
+            }
         };
-        let before = copy.get_heads();
-        let (value, state) = f(&mut copy)?;
-        copy.commit();
-        let moved = copy.get_heads() != before || !docs.contains_key(doc);
-        docs.insert(doc.to_owned(), copy);
+        d.commit();
+        let moved = d.get_heads() != before || created;
+        drop(docs);
         if let Some((peer, state)) = state {
             self.sync_states
                 .lock()
@@ -520,7 +548,20 @@ impl Docs for MemDocs {
         &self,
         doc: &str,
     ) -> Option<Result<Arc<T>, ModelError>> {
-        self.read(doc, |d| T::read_view(d).map(Arc::new))
+        let key = (doc.to_owned(), TypeId::of::<T>());
+        let heads = self.read(doc, |d| d.get_heads())?;
+        let mut views = self.views.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, view)) = views.get(&key)
+            && *at == heads
+            && let Ok(view) = view.clone().downcast::<T>()
+        {
+            return Some(Ok(view));
+        }
+        let view = self.read(doc, |d| T::read_view(d).map(Arc::new))?;
+        if let Ok(view) = &view {
+            views.insert(key, (heads, view.clone()));
+        }
+        Some(view)
     }
 }
 
@@ -578,7 +619,10 @@ mod tests {
         assert_eq!(remember, Some(doc.get_heads()));
         let unknown = [ChangeHash([7; 32])];
         assert_eq!(answer_pull(&mut doc, &unknown).0, Response::Diverged);
-        assert_eq!(push(&mut doc, &unknown), PushOutcome::TheyHaveMore);
+        assert!(matches!(
+            push(&mut doc, &unknown),
+            PushOutcome::TheyHaveMore { .. }
+        ));
         let heads = doc.get_heads();
         assert_eq!(push(&mut doc, &heads), PushOutcome::Nothing);
         assert!(matches!(push(&mut doc, &old), PushOutcome::Send { .. }));

@@ -397,13 +397,22 @@ mod tests {
         })
         .await
         .expect("the change reached B");
-        let report = engine_a.report().await;
-        assert!(
-            report
-                .peers
-                .iter()
-                .any(|p| p.peer == b && p.member && p.in_sync)
-        );
+        // A hears back that B holds what it holds.
+        tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                let report = engine_a.report().await;
+                if report
+                    .peers
+                    .iter()
+                    .any(|p| p.peer == b && p.member && p.in_sync)
+                {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("A reports B in sync");
 
         engine_a.shutdown().await;
         engine_b.shutdown().await;

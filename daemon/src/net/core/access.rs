@@ -264,15 +264,23 @@ impl Access {
                         invite: None,
                     });
                 }
-                // Recorded once, however many times the peer says hello before it is.
+                // Counted here at once, however many times the peer says hello. The use is
+                // written into the community document by the newcomer itself when it joins,
+                // and by the daemon of whoever issued the invitation (the one a ticket leads
+                // to first): others only count it, so that a meetup of newcomers does not turn
+                // into a burst of changes to the community document.
                 let first = self
                     .claimed
                     .entry(hash.clone())
                     .or_default()
                     .insert(peer.to_string());
+                let ours = roster
+                    .invites
+                    .get(&hash)
+                    .is_some_and(|i| roster.devices.get(&me.to_string()) == Some(&i.by));
                 Ok(Admission {
                     own_device,
-                    invite: first.then_some(hash),
+                    invite: (first && ours).then_some(hash),
                 })
             }
         }
@@ -362,7 +370,8 @@ mod tests {
     #[test]
     fn a_single_use_invitation_admits_one_daemon_even_before_its_use_is_recorded() {
         let me = PeerId::random();
-        let mut access = access_with(&[], [9; 32], 1);
+        // We are a device of Ada, who issued it: we record its use.
+        let mut access = access_with(&[me], [9; 32], 1);
         let first = PeerId::random();
         let (_, admission) = access
             .answer_hello(&me, &first, &hello_from(&first, &me, Some([9; 32])), now())
@@ -396,6 +405,13 @@ mod tests {
                 .err(),
             Some(Denial::Refused(Refusal::UnknownInvite))
         );
+        // A daemon of another member counts the use but leaves recording it to the issuer's
+        // daemon and to the newcomer.
+        let other = PeerId::random();
+        let mut theirs = access_with(&[], [9; 32], 2);
+        let hello = hello_from(&first, &other, Some([9; 32]));
+        let (_, admission) = theirs.answer_hello(&other, &first, &hello, now()).unwrap();
+        assert_eq!(admission.invite, None);
     }
 
     #[test]

@@ -206,7 +206,7 @@ fn differing_digests_fetch_what_is_missing_and_check_what_differs() {
     ));
     let effects = h.handle(Input::Done(Done::Lacking {
         peer,
-        lacking: vec![COMMUNITY.into()],
+        docs: vec![(COMMUNITY.into(), Some(vec![hash(1)]))],
     }));
     assert!(matches!(
         sent(&effects).as_slice(),

@@ -87,9 +87,10 @@ pub enum Then {
 #[derive(Debug)]
 pub enum Done {
     AllHeads(Vec<(String, Heads)>),
+    /// Each document checked, with our heads if we lack some of the peer's changes.
     Lacking {
         peer: PeerId,
-        lacking: Vec<String>,
+        docs: Vec<(String, Option<Heads>)>,
     },
     /// The answer to an inbound request (`Snapshots`, `AnswerPull`), and heads the peer holds
     /// once it has it.
@@ -129,8 +130,8 @@ pub enum Done {
 pub enum PushOutcome {
     /// Send these bytes; our heads after them.
     Send { bytes: Vec<u8>, heads: Heads },
-    /// The peer holds changes we lack: pull instead.
-    TheyHaveMore,
+    /// The peer holds changes we lack (our heads): pull instead.
+    TheyHaveMore { heads: Heads },
     /// Nothing to send (or the document is gone).
     Nothing,
 }
