@@ -121,8 +121,14 @@ enum Cmd {
     /// Your private map of stakeholders and influencers (only on your own devices).
     #[command(subcommand)]
     Relationships(relationships::RelationshipsCmd),
-    /// Print a ticket that lets a new member join this community.
-    Invite,
+    /// Print a ticket that lets new members join this community (or list and revoke them).
+    #[command(args_conflicts_with_subcommands = true)]
+    Invite {
+        #[command(subcommand)]
+        command: Option<network::InviteCmd>,
+        #[command(flatten)]
+        new: network::NewInvite,
+    },
     /// Join a community with a ticket from `guild invite` (on a daemon with no community yet).
     Join {
         ticket: String,
@@ -304,7 +310,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Health { since } => community::health(&client, since, cli.json),
         Cmd::Log => changes::log(&client, cli.json),
         Cmd::Relationships(cmd) => relationships::run(&client, cmd, cli.json),
-        Cmd::Invite => network::invite(&client, cli.json),
+        Cmd::Invite { command, new } => network::invite(&client, command, new, cli.json),
         Cmd::Join {
             ticket,
             name,

@@ -1,10 +1,10 @@
 //! `guild invite`, `guild join`, `guild peers ...`
 
 use anyhow::Result;
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use crdt_model::api::{
-    AddPeerRequest, DeviceJoinRequest, DeviceLink, DeviceStatus, InitResponse, Invite, JoinRequest,
-    PeerStatus, Peers,
+    AddPeerRequest, DeviceJoinRequest, DeviceLink, DeviceStatus, InitResponse, Invite, InviteInfo,
+    InviteRequest, JoinRequest, PeerStatus, Peers, RevokeRequest, Revoked,
 };
 use crdt_model::member::Profile;
 
@@ -88,15 +88,84 @@ pub fn devices(client: &Client, cmd: Option<DevicesCmd>, json: bool) -> Result<(
     }
 }
 
-pub fn invite(client: &Client, json: bool) -> Result<()> {
-    let invite: Invite = client.get("/api/invite")?;
-    if json {
-        return output::json(&invite);
+#[derive(Args, Default)]
+pub struct NewInvite {
+    /// How many daemons may join with the ticket.
+    #[arg(long, default_value_t = 1)]
+    pub uses: u64,
+    /// When the ticket stops working: 90m, 12h, 7d, 2w or an RFC 3339 time [default: 7d]
+    #[arg(long)]
+    pub expires: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum InviteCmd {
+    /// Every invitation, who issued it, its uses and whether it is still open.
+    List,
+    /// Revoke an invitation (by the id `guild invite list` shows), or every open one.
+    Revoke {
+        /// The invitation's id (or its first characters).
+        #[arg(required_unless_present = "all")]
+        id: Option<String>,
+        /// Revoke every open invitation (stewards only).
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+    },
+}
+
+pub fn invite(client: &Client, cmd: Option<InviteCmd>, new: NewInvite, json: bool) -> Result<()> {
+    match cmd {
+        None => {
+            let invite: Invite = client.post(
+                "/api/invites",
+                &InviteRequest {
+                    uses: Some(new.uses),
+                    expires: new.expires,
+                },
+            )?;
+            if json {
+                return output::json(&invite);
+            }
+            say!("{}", invite.ticket);
+            eprintln!(
+                "Give this ticket to the new member: guild join <ticket> --name \"Their Name\""
+            );
+            eprintln!("It holds the community's secret: share it like a password.");
+            Ok(())
+        }
+        Some(InviteCmd::List) => {
+            let invites: Vec<InviteInfo> = client.get("/api/invites")?;
+            if json {
+                return output::json(&invites);
+            }
+            let rows = invites.iter().map(|i| {
+                [
+                    i.id.clone(),
+                    i.by.name.clone(),
+                    format!("{}/{}", i.used, i.uses),
+                    i.expires.clone(),
+                    i.state.clone(),
+                ]
+            });
+            output::print_table(
+                output::table(&["id", "by", "used", "expires", "state"], rows),
+                "No invitations.",
+            );
+            Ok(())
+        }
+        Some(InviteCmd::Revoke { id, all }) => {
+            let revoked: Revoked =
+                client.post("/api/invites/revoke", &RevokeRequest { id, all })?;
+            if json {
+                return output::json(&revoked);
+            }
+            match revoked.revoked.as_slice() {
+                [] => say!("No open invitation to revoke"),
+                ids => say!("Revoked {}", ids.join(", ")),
+            }
+            Ok(())
+        }
     }
-    say!("{}", invite.ticket);
-    eprintln!("Give this ticket to the new member: guild join <ticket> --name \"Their Name\"");
-    eprintln!("It holds the community's secret: share it like a password.");
-    Ok(())
 }
 
 pub fn join(client: &Client, ticket: String, me: Profile, json: bool) -> Result<()> {

@@ -105,6 +105,53 @@ pub struct Invite {
     pub addrs: Vec<String>,
 }
 
+/// `POST /api/invites`: a new invitation.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InviteRequest {
+    /// How many daemons may join with it (default 1).
+    #[serde(default)]
+    pub uses: Option<u64>,
+    /// When it stops working: a duration from now (`90m`, `12h`, `7d`) or an RFC 3339 time
+    /// (default 7 days).
+    #[serde(default)]
+    pub expires: Option<String>,
+}
+
+/// One invitation, as `guild invite list` shows it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InviteInfo {
+    /// A short id (a prefix of the hash the community document lists).
+    pub id: String,
+    pub by: MemberRef,
+    /// RFC 3339.
+    pub expires: String,
+    pub uses: u64,
+    pub used: u64,
+    /// `open`, `used up`, `expired`, `revoked`.
+    pub state: String,
+}
+
+/// `POST /api/invites/revoke`: one invitation by id (or id prefix), or every open one.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RevokeRequest {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub all: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Revoked {
+    /// Ids of the invitations revoked.
+    pub revoked: Vec<String>,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -118,6 +118,12 @@ pub struct LogEntry {
     pub summary: String,
 }
 
+/// An invitation to join, as the community document lists it. The ticket printed by
+/// `guild invite` carries a random nonce; the document holds only its SHA-256, so reading the
+/// document does not let anyone join.
+///
+/// Merge rules: `used_by` is a map keyed by peer id, so uses recorded concurrently on
+/// different daemons all survive; `revoked` is a tombstone nothing clears.
 #[derive(Clone, Debug, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Invitation {
@@ -125,6 +131,54 @@ pub struct Invitation {
     pub by: String,
     /// RFC 3339; the invitation is worthless after this.
     pub expires: String,
+    /// How many daemons may join with it (invitations written before this field existed
+    /// count as single-use).
+    #[autosurgeon(missing = "one_use")]
+    #[serde(default = "one_use")]
+    pub uses: u64,
+    /// Peer id of each daemon that joined with it -> when (RFC 3339).
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
+    pub used_by: BTreeMap<String, String>,
+    /// When it was revoked (RFC 3339); a revoked invitation admits nobody, ever.
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
+    pub revoked: Option<String>,
+}
+
+fn one_use() -> u64 {
+    1
+}
+
+impl Invitation {
+    /// A fresh invitation by member `by`, good for `uses` daemons until `expires`.
+    pub fn new(by: &str, expires: &str, uses: u64) -> Result<Self, ModelError> {
+        if uses == 0 {
+            return Err(ModelError::Invalid {
+                field: "uses",
+                reason: "an invitation must admit at least one daemon".into(),
+            });
+        }
+        Ok(Self {
+            by: by.to_owned(),
+            expires: expires.to_owned(),
+            uses,
+            used_by: BTreeMap::new(),
+            revoked: None,
+        })
+    }
+
+    /// Records that daemon `peer` joined with this invitation (idempotent).
+    pub fn record_use(&mut self, peer: &str, now: &str) {
+        self.used_by
+            .entry(peer.to_owned())
+            .or_insert_with(|| now.to_owned());
+    }
+
+    /// Revokes it (idempotent: the first revocation time stays).
+    pub fn revoke(&mut self, now: &str) {
+        self.revoked.get_or_insert_with(|| now.to_owned());
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]

@@ -558,7 +558,8 @@ mod tests {
         // Ann votes for Bob, on his behalf.
         s.vote_for("p1", "m1", "m0", true, at).unwrap();
         let today = when::date_of("2026-11-25").unwrap();
-        let active = |s: &Session| report(&members, &[s.clone()], &[], &[], today, today);
+        let active =
+            |s: &Session| report(&members, std::slice::from_ref(s), &[], &[], today, today);
         assert_eq!(
             active(&s).active_members,
             0,

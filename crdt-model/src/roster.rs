@@ -3,8 +3,10 @@
 //! Holding the community secret is necessary but not enough: a daemon is accepted if it is a
 //! device (peer id) of a current member, or if it presents an open invitation (a newcomer
 //! fetching the community before its own member document exists). Removing a member revokes
-//! every device they registered and every invitation they issued, so once a daemon has the
-//! removal it refuses them, even though they still know the secret.
+//! every device they registered, every invitation they issued and every invitation one of
+//! their devices joined with, so once a daemon has the removal it refuses them, even though
+//! they still know the secret. An invitation admits at most `uses` daemons; expiry is judged
+//! at the moment of asking, with the caller's clock.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -57,20 +59,76 @@ pub struct Roster {
     pub devices: HashMap<String, String>,
     /// Devices of removed members: refused outright.
     pub revoked: HashSet<String>,
-    /// Hex SHA-256 of open invitation nonces.
-    pub invites: HashSet<String>,
+    /// Every invitation the community document lists, by the hex SHA-256 of its nonce.
+    pub invites: HashMap<String, InviteState>,
+}
+
+/// What the roster knows of one invitation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InviteState {
+    /// Member id of who issued it.
+    pub by: String,
+    /// `None` if the stored time does not parse (such an invitation admits nobody).
+    pub expires: Option<OffsetDateTime>,
+    pub uses: u64,
+    /// Peer ids that joined with it.
+    pub used_by: HashSet<String>,
+    /// Revoked outright, issued by a member since removed, or used by a device of a member
+    /// since removed (a removal revokes every ticket the member issued or held).
+    pub revoked: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
     /// A device of this current member.
     Member(String),
-    /// A newcomer with an open invitation.
-    Invited,
+    /// A newcomer with an open invitation (the hex hash of its nonce).
+    Invited(String),
+    /// Not admitted, and why.
+    Refused(Refusal),
+}
+
+/// Why a daemon that holds the community secret is not admitted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Refusal {
     /// A device of a removed member.
+    Removed,
+    /// Its invitation has expired.
+    Expired,
+    /// Its invitation was revoked (or its issuer or holder removed).
     Revoked,
-    /// Neither a known device nor invited.
-    Unknown,
+    /// Its invitation has admitted as many daemons as it may.
+    UsedUp,
+    /// Its invitation is not one this community issued (or not here yet).
+    UnknownInvite,
+    /// Neither a device of a current member nor holding an invitation.
+    NotListed,
+}
+
+impl Refusal {
+    /// How the refused daemon's person should read it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Removed => "a device of a removed member",
+            Self::Expired => "this invitation was refused: expired",
+            Self::Revoked => "this invitation was refused: revoked",
+            Self::UsedUp => "this invitation was refused: already used",
+            Self::UnknownInvite => "this invitation was refused: unknown",
+            Self::NotListed => "not a device of any current member, and no open invitation",
+        }
+    }
+
+    /// Could the refusal go away without anyone acting (the refusing daemon has not yet
+    /// received the newcomer's member document or the invitation)?
+    pub fn may_pass(self) -> bool {
+        matches!(self, Self::UnknownInvite | Self::NotListed)
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.describe())
+    }
 }
 
 impl Roster {
@@ -78,7 +136,6 @@ impl Roster {
     pub fn new<M: std::borrow::Borrow<MemberAccess>>(
         community: &Community,
         members: &[(String, M)],
-        now: OffsetDateTime,
     ) -> Self {
         let members = || members.iter().map(|(id, m)| (id.as_str(), m.borrow()));
         let mut roster = Roster::default();
@@ -102,25 +159,59 @@ impl Roster {
         roster.invites = community
             .invites
             .iter()
-            .filter(|(_, inv)| !removed.contains(inv.by.as_str()))
-            .filter(|(_, inv)| when_parse(&inv.expires).is_some_and(|exp| exp > now))
-            .map(|(hash, _)| hash.clone())
+            .map(|(hash, inv)| {
+                let used_by: HashSet<String> = inv.used_by.keys().cloned().collect();
+                let revoked = inv.revoked.is_some()
+                    || removed.contains(inv.by.as_str())
+                    || used_by.iter().any(|p| roster.revoked.contains(p));
+                let state = InviteState {
+                    by: inv.by.clone(),
+                    expires: when_parse(&inv.expires),
+                    uses: inv.uses,
+                    used_by,
+                    revoked,
+                };
+                (hash.clone(), state)
+            })
             .collect();
         roster
     }
 
-    /// `invite_hash` is the hex SHA-256 of the nonce the peer presented, if any.
-    pub fn judge(&self, peer: &str, invite_hash: Option<&str>) -> Verdict {
+    /// Judges `peer`, which proved the community secret. `invite_hash` is the hex SHA-256 of
+    /// the nonce it presented, if any; `claimed` counts uses of that invitation this daemon
+    /// granted that the document does not show yet.
+    pub fn judge(
+        &self,
+        peer: &str,
+        invite_hash: Option<&str>,
+        claimed: &HashSet<String>,
+        now: OffsetDateTime,
+    ) -> Verdict {
         if self.revoked.contains(peer) {
-            return Verdict::Revoked;
+            return Verdict::Refused(Refusal::Removed);
         }
         if let Some(member) = self.devices.get(peer) {
             return Verdict::Member(member.clone());
         }
-        if invite_hash.is_some_and(|h| self.invites.contains(h)) {
-            return Verdict::Invited;
+        let Some(hash) = invite_hash else {
+            return Verdict::Refused(Refusal::NotListed);
+        };
+        let Some(invite) = self.invites.get(hash) else {
+            return Verdict::Refused(Refusal::UnknownInvite);
+        };
+        if invite.revoked {
+            return Verdict::Refused(Refusal::Revoked);
         }
-        Verdict::Unknown
+        if invite.expires.is_none_or(|exp| exp <= now) {
+            return Verdict::Refused(Refusal::Expired);
+        }
+        // A daemon that already joined with it may present it again (until its own member
+        // document has reached everyone).
+        let used: HashSet<&String> = invite.used_by.iter().chain(claimed).collect();
+        if !used.contains(&peer.to_owned()) && used.len() as u64 >= invite.uses {
+            return Verdict::Refused(Refusal::UsedUp);
+        }
+        Verdict::Invited(hash.to_owned())
     }
 }
 
@@ -166,50 +257,114 @@ mod tests {
         ada.devices.insert("peer-ada".into(), "t".into());
         let mut rob = Member::for_tests("rob", "Rob");
         rob.devices.insert("peer-rob".into(), "t".into());
-        community.invites.insert(
-            "open".into(),
-            Invitation {
-                by: "ada".into(),
-                expires: "2026-12-01T00:00:00Z".into(),
-            },
-        );
-        community.invites.insert(
-            "robs".into(),
-            Invitation {
-                by: "rob".into(),
-                expires: "2026-12-01T00:00:00Z".into(),
-            },
-        );
-        community.invites.insert(
-            "old".into(),
-            Invitation {
-                by: "ada".into(),
-                expires: "2026-01-01T00:00:00Z".into(),
-            },
-        );
+        let invite = |by: &str, expires: &str| Invitation::new(by, expires, 1).unwrap();
+        community
+            .invites
+            .insert("open".into(), invite("ada", "2026-12-01T00:00:00Z"));
+        community
+            .invites
+            .insert("robs".into(), invite("rob", "2026-12-01T00:00:00Z"));
+        community
+            .invites
+            .insert("old".into(), invite("ada", "2026-01-01T00:00:00Z"));
         let now = at("2026-11-25T00:00:00Z");
+        let none = HashSet::new();
         let access = |m: &Member| (m.id.clone(), MemberAccess::from(m));
-        let roster = Roster::new(&community, &[access(&ada), access(&rob)], now);
+        let roster = Roster::new(&community, &[access(&ada), access(&rob)]);
         assert_eq!(
-            roster.judge("peer-ada", None),
+            roster.judge("peer-ada", None, &none, now),
             Verdict::Member("ada".into())
         );
-        assert_eq!(roster.judge("stranger", Some("open")), Verdict::Invited);
         assert_eq!(
-            roster.judge("stranger", Some("old")),
-            Verdict::Unknown,
-            "expired"
+            roster.judge("stranger", Some("open"), &none, now),
+            Verdict::Invited("open".into())
         );
-        assert_eq!(roster.judge("stranger", None), Verdict::Unknown);
+        assert_eq!(
+            roster.judge("stranger", Some("old"), &none, now),
+            Verdict::Refused(Refusal::Expired)
+        );
+        assert_eq!(
+            roster.judge("stranger", Some("open"), &none, at("2026-12-02T00:00:00Z")),
+            Verdict::Refused(Refusal::Expired),
+            "expiry is judged at the time of asking, not when the roster was built"
+        );
+        assert_eq!(
+            roster.judge("stranger", Some("nope"), &none, now),
+            Verdict::Refused(Refusal::UnknownInvite)
+        );
+        assert_eq!(
+            roster.judge("stranger", None, &none, now),
+            Verdict::Refused(Refusal::NotListed)
+        );
 
         rob.removed = true;
-        let roster = Roster::new(&community, &[access(&ada), access(&rob)], now);
-        assert_eq!(roster.judge("peer-rob", None), Verdict::Revoked);
-        assert_eq!(roster.judge("peer-rob", Some("open")), Verdict::Revoked);
+        let roster = Roster::new(&community, &[access(&ada), access(&rob)]);
         assert_eq!(
-            roster.judge("x", Some("robs")),
-            Verdict::Unknown,
+            roster.judge("peer-rob", None, &none, now),
+            Verdict::Refused(Refusal::Removed)
+        );
+        assert_eq!(
+            roster.judge("peer-rob", Some("open"), &none, now),
+            Verdict::Refused(Refusal::Removed)
+        );
+        assert_eq!(
+            roster.judge("x", Some("robs"), &none, now),
+            Verdict::Refused(Refusal::Revoked),
             "a removed member's invitations die"
         );
+    }
+
+    #[test]
+    fn uses_are_counted_and_revocation_and_removal_close_invitations() {
+        let mut community = Community::new("c", "C", "", "t").unwrap();
+        let now = at("2026-11-25T00:00:00Z");
+        let mut single = Invitation::new("ada", "2026-12-01T00:00:00Z", 1).unwrap();
+        single.record_use("first", "t");
+        community.invites.insert("single".into(), single);
+        let mut twice = Invitation::new("ada", "2026-12-01T00:00:00Z", 2).unwrap();
+        twice.record_use("eve-laptop", "t");
+        community.invites.insert("twice".into(), twice);
+        let mut gone = Invitation::new("ada", "2026-12-01T00:00:00Z", 5).unwrap();
+        gone.revoke("t");
+        community.invites.insert("gone".into(), gone);
+        let ada = Member::for_tests("ada", "Ada");
+        let mut eve = Member::for_tests("eve", "Eve");
+        eve.devices.insert("eve-laptop".into(), "t".into());
+        let none = HashSet::new();
+        let access = |m: &Member| (m.id.clone(), MemberAccess::from(m));
+        let roster = Roster::new(&community, &[access(&ada), access(&eve)]);
+        assert_eq!(
+            roster.judge("first", Some("single"), &none, now),
+            Verdict::Invited("single".into()),
+            "the daemon that used it may present it again"
+        );
+        assert_eq!(
+            roster.judge("second", Some("single"), &none, now),
+            Verdict::Refused(Refusal::UsedUp)
+        );
+        assert_eq!(
+            roster.judge("second", Some("twice"), &none, now),
+            Verdict::Invited("twice".into())
+        );
+        let claimed = HashSet::from(["second".to_owned()]);
+        assert_eq!(
+            roster.judge("third", Some("twice"), &claimed, now),
+            Verdict::Refused(Refusal::UsedUp),
+            "a use granted here but not yet in the document counts"
+        );
+        assert_eq!(
+            roster.judge("anyone", Some("gone"), &none, now),
+            Verdict::Refused(Refusal::Revoked)
+        );
+
+        // Removing Eve revokes the ticket she joined with: a fresh data directory (a new
+        // peer id) cannot use its remaining use.
+        eve.removed = true;
+        let roster = Roster::new(&community, &[access(&ada), access(&eve)]);
+        assert_eq!(
+            roster.judge("eve-again", Some("twice"), &none, now),
+            Verdict::Refused(Refusal::Revoked)
+        );
+        assert!(Invitation::new("ada", "2026-12-01T00:00:00Z", 0).is_err());
     }
 }

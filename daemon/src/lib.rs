@@ -3,25 +3,26 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod api;
+pub mod clock;
 mod dashboard;
 pub mod data_dir;
 pub mod metrics;
 pub mod net;
+pub mod node;
 pub mod repo;
 pub mod store;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use api::state::{META_COMMUNITY, META_ME};
-use api::{AppState, Identity, Shared};
-use net::Network;
+use api::{AppState, Shared};
 use net::swarm::NetConfig;
+use node::Node;
 use repo::Repo;
 use store::Store;
 
@@ -51,6 +52,7 @@ impl Config {
 pub struct Daemon {
     pub api_addr: SocketAddr,
     repo: Arc<Repo>,
+    node: Arc<Node>,
     app: axum::Router,
     /// Set to true to stop: ends the server and every dashboard event stream.
     shutdown: watch::Sender<bool>,
@@ -70,23 +72,17 @@ impl Daemon {
         data_dir::prepare(dir)?;
         let token = data_dir::token(dir)?;
         let store = Store::open(&dir.join(data_dir::STORE_FILE))?;
-        let identity = Identity {
-            community: meta_string(&store, META_COMMUNITY)?,
-            me: meta_string(&store, META_ME)?,
-        };
-        let membership = net::stored_membership(&store, identity.community.as_deref())?;
         let repo = Arc::new(Repo::open(store)?);
         // Documents load in the background (and on first use), so a large store starts at
         // once; one that does not load stops the daemon (see `fatal`).
         repo.load_all();
-        let network = Network::start(
+        let node = Node::start(
             repo.clone(),
             NetConfig {
                 keypair: net::identity::load_or_create(dir)?,
                 listen: config.listen.clone(),
                 mdns: config.mdns,
             },
-            membership,
         )?;
 
         let listener = tokio::net::TcpListener::bind(config.api_addr)
@@ -95,8 +91,7 @@ impl Daemon {
         let api_addr = listener.local_addr()?;
         let state = AppState(Arc::new(Shared {
             repo: repo.clone(),
-            network,
-            identity: RwLock::new(identity),
+            node: node.clone(),
             token,
             data_dir: dir.clone(),
             api_addr,
@@ -118,6 +113,7 @@ impl Daemon {
         Ok(Self {
             api_addr,
             repo,
+            node,
             app,
             shutdown,
             server,
@@ -135,10 +131,16 @@ impl Daemon {
         self.app.clone()
     }
 
-    /// Stops serving and waits for in-flight requests to finish.
+    /// Stops serving (waiting for in-flight requests), stops the sync engine, its dialers
+    /// and the swarm, then commits what is pending and closes the store, so that the next
+    /// start, in this process or another, opens it cleanly.
     pub async fn shutdown(self) -> Result<()> {
         self.shutdown.send_replace(true);
-        self.server.await??;
+        let served = self.server.await;
+        self.node.shutdown().await;
+        let repo = self.repo.clone();
+        tokio::task::spawn_blocking(move || repo.store().close()).await?;
+        served??;
         Ok(())
     }
 }
@@ -149,9 +151,36 @@ fn http_app(state: AppState, stop: watch::Receiver<bool>) -> axum::Router {
     api::router(state.clone()).merge(dashboard::router(state, stop))
 }
 
-fn meta_string(store: &Store, key: &str) -> Result<Option<String>> {
-    store
-        .meta(key)?
-        .map(|bytes| String::from_utf8(bytes).with_context(|| format!("stored {key} is not text")))
-        .transpose()
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+
+    /// Issue 12 and issue 16 (item 7): shutdown only stopped the HTTP server, so a daemon could
+    /// not start again in the same process, and a clean SIGTERM left redb "not closed
+    /// cleanly". Shutdown now stops the engine and the swarm and closes the store.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_daemon_restarts_in_one_process_and_closes_its_store_cleanly() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: dir.path().to_path_buf(),
+            api_addr: "127.0.0.1:0".parse().unwrap(),
+            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+            mdns: false,
+        };
+        for _ in 0..3 {
+            let daemon = Daemon::bind(config.clone()).await.unwrap();
+            daemon.shutdown().await.unwrap();
+        }
+        let repaired = Arc::new(AtomicBool::new(false));
+        let flag = repaired.clone();
+        let mut builder = redb::Database::builder();
+        builder.set_repair_callback(move |_| flag.store(true, Ordering::SeqCst));
+        drop(builder.open(dir.path().join(data_dir::STORE_FILE)).unwrap());
+        assert!(
+            !repaired.load(Ordering::SeqCst),
+            "the store was not closed cleanly"
+        );
+    }
 }

@@ -390,6 +390,8 @@ pub struct Changed {
     pub doc: String,
     /// Made here (through the API), not received from a peer.
     pub local: bool,
+    /// The document's heads after the change.
+    pub heads: Vec<ChangeHash>,
 }
 
 impl Txn<'_> {
@@ -434,6 +436,13 @@ impl Txn<'_> {
         self.meta.push(Op::PutMeta {
             key: key.to_owned(),
             value: value.to_vec(),
+        });
+    }
+
+    /// Deletes a metadata value in the same durable commit.
+    pub fn delete_meta(&mut self, key: &str) {
+        self.meta.push(Op::DeleteMeta {
+            key: key.to_owned(),
         });
     }
 
@@ -493,13 +502,16 @@ impl Txn<'_> {
             return Err(e.into());
         }
         for id in touched {
-            if let Some(slot) = self.locked.get_mut(&id) {
-                slot.stored = true;
-            }
-            // Nobody listening is fine: sync subscribes only when peers are connected.
+            let Some(slot) = self.locked.get_mut(&id) else {
+                continue;
+            };
+            slot.stored = true;
+            let heads = slot.doc.get_heads();
+            // Nobody listening is fine.
             let _ = self.repo.changed.send(Changed {
                 doc: id,
                 local: !self.from_peer,
+                heads,
             });
         }
         Ok(())

@@ -8,7 +8,7 @@
 //! Layout (table names carry a version so a future layout can migrate):
 //! - `docs_v1`: document id -> compressed Automerge `save()` (the compacted base);
 //! - `changes_v1`: (document id, sequence) -> incremental bytes appended since that base;
-//! - `meta_v1`: key -> bytes (the local member id, the community secret, peers to dial);
+//! - `meta_v1`: key -> bytes, the keys in [`meta`] (who this daemon is, peers to dial);
 //! - `sync_states_v1`: (peer, document) -> Automerge sync state, so a reconnect resumes.
 //!
 //! Loading a document is `load(base)` followed by `load_incremental` of its changes in
@@ -23,9 +23,12 @@
 //! - a failed write (a full disk) is refused with a message saying so, and once redb has
 //!   seen an I/O error every later write is refused until the daemon restarts (redb's rule:
 //!   its in-memory state can no longer be trusted to match the file).
+//!
+//! [`Store::close`] stops the writer thread once every write sent before is committed, then
+//! closes the database, so that a clean shutdown leaves a file redb opens without repair.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -40,6 +43,27 @@ const SYNC_STATES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("
 
 /// Most batches folded into one transaction.
 const MAX_GROUP: usize = 512;
+
+/// The keys of the `meta_v1` table: who this daemon is. Written only by `crate::node`.
+pub mod meta {
+    /// The id of the community this daemon belongs to (or is joining).
+    pub const COMMUNITY: &str = "community";
+    /// The member this daemon acts for.
+    pub const ME: &str = "me";
+    /// The community secret (32 bytes).
+    pub const SECRET: &str = "community_secret";
+    /// This member's device secret (shared only with the member's own devices).
+    pub const DEVICE_SECRET: &str = "device_secret";
+    /// Id of this member's private relationships document.
+    pub const PRIVATE_DOC: &str = "private_doc";
+    /// The invitation nonce this daemon joined with.
+    pub const INVITE: &str = "invite";
+    /// Addresses kept connected (`guild peers add`, tickets), as a JSON list of multiaddrs.
+    pub const PEERS: &str = "peers";
+    /// Present while a daemon has the store open: found at start, the last one did not
+    /// close it (a crash, a kill, a power cut).
+    pub const OPEN: &str = "open";
+}
 
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -102,6 +126,9 @@ pub enum Op {
         key: String,
         value: Vec<u8>,
     },
+    DeleteMeta {
+        key: String,
+    },
     PutSyncState {
         peer: String,
         doc: String,
@@ -111,7 +138,17 @@ pub enum Op {
 
 struct Batch {
     ops: Vec<Op>,
-    done: oneshot::Sender<Result<(), Refusal>>,
+    /// `None`: the store is closing; this is the last batch.
+    done: Option<oneshot::Sender<Result<(), Refusal>>>,
+}
+
+impl Batch {
+    fn close() -> Self {
+        Self {
+            ops: Vec::new(),
+            done: None,
+        }
+    }
 }
 
 /// Why a batch was not committed, as its caller should read it.
@@ -133,8 +170,10 @@ pub struct StoredDoc {
 /// Handle to the store. Cheap to clone; reads go straight to redb, writes to the writer thread.
 #[derive(Clone)]
 pub struct Store {
-    db: Arc<Database>,
+    /// `None` once closed.
+    db: Arc<RwLock<Option<Database>>>,
     writer: mpsc::UnboundedSender<Batch>,
+    thread: Arc<Mutex<Option<thread::JoinHandle<()>>>>,
 }
 
 impl Store {
@@ -144,10 +183,9 @@ impl Store {
         // Verify every page at every open: a file damaged outside redb (a bad disk, a stray
         // write, a truncation) is refused instead of trusted. The store is small, so this
         // costs little.
+        // (redb calls its repair callback for this check at every open, so whether the last
+        // daemon closed the store is told by our own `meta::OPEN` marker instead.)
         builder.set_check_integrity_on_open(true);
-        builder.set_repair_callback(|_| {
-            tracing::warn!("guild.redb was not closed cleanly (a crash?): checking it");
-        });
         // `create` would initialise a fresh, empty database over a file whose header was
         // wiped, silently losing everything in it: an existing file is only ever opened.
         let existing = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
@@ -158,30 +196,77 @@ impl Store {
         }
         .map_err(|source| open_error(path, source))?;
         restrict_permissions(path);
-        let db = Arc::new(db);
         {
             // Create the tables so reads never meet a missing table.
             let tx = db.begin_write()?;
             tx.open_table(DOCS)?;
             tx.open_table(CHANGES)?;
-            tx.open_table(META)?;
             tx.open_table(SYNC_STATES)?;
+            let mut table = tx.open_table(META)?;
+            if table.insert(meta::OPEN, [].as_slice())?.is_some() {
+                tracing::warn!(
+                    "guild.redb was not closed cleanly (a crash?): its every page was checked"
+                );
+            }
+            drop(table);
             tx.commit()?;
         }
+        let db = Arc::new(RwLock::new(Some(db)));
         let (writer, batches) = mpsc::unbounded_channel();
         let thread_db = db.clone();
-        thread::Builder::new()
+        let thread = thread::Builder::new()
             .name("guild-store".into())
             .spawn(move || write_loop(&thread_db, batches))
             .map_err(|e| StoreError::Redb(redb::Error::Io(e)))?;
-        Ok(Self { db, writer })
+        Ok(Self {
+            db,
+            writer,
+            thread: Arc::new(Mutex::new(Some(thread))),
+        })
+    }
+
+    /// Commits every write sent before, stops the writer thread and closes the database.
+    /// Later reads and writes fail with [`StoreError::Stopped`]. Blocks: call it off the
+    /// async workers (or at the very end).
+    pub fn close(&self) {
+        let _ = self.writer.send(Batch::close());
+        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(thread) = thread
+            && thread.join().is_err()
+        {
+            tracing::error!("the storage thread panicked");
+        }
+        let db = self.db.write().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(db) = db {
+            if let Err(e) = remove_open_marker(&db) {
+                tracing::warn!("guild.redb could not be marked closed: {e}");
+            }
+            if let Err(e) = db.close() {
+                tracing::warn!("guild.redb was not closed cleanly: {e}");
+            }
+        }
+    }
+
+    /// Runs `f` on the open database.
+    fn with_db<R>(
+        &self,
+        f: impl FnOnce(&Database) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let db = self.db.read().unwrap_or_else(|e| e.into_inner());
+        match db.as_ref() {
+            Some(db) => f(db),
+            None => Err(StoreError::Stopped),
+        }
     }
 
     /// Makes `ops` durable in one transaction (possibly shared with other batches).
     pub async fn write(&self, ops: Vec<Op>) -> Result<(), StoreError> {
         let (done, wait) = oneshot::channel();
         self.writer
-            .send(Batch { ops, done })
+            .send(Batch {
+                ops,
+                done: Some(done),
+            })
             .map_err(|_| StoreError::Stopped)?;
         match wait.await {
             Ok(Ok(())) => Ok(()),
@@ -196,7 +281,11 @@ impl Store {
 
     /// Every stored document with its pending changes.
     pub fn load_all(&self) -> Result<Vec<StoredDoc>, StoreError> {
-        let tx = self.db.begin_read()?;
+        self.with_db(Self::load_all_in)
+    }
+
+    fn load_all_in(db: &Database) -> Result<Vec<StoredDoc>, StoreError> {
+        let tx = db.begin_read()?;
         let docs = tx.open_table(DOCS)?;
         let changes = tx.open_table(CHANGES)?;
         let mut out = Vec::new();
@@ -219,49 +308,65 @@ impl Store {
 
     /// Ids of every stored document, sorted.
     pub fn doc_ids(&self) -> Result<Vec<String>, StoreError> {
-        let tx = self.db.begin_read()?;
-        let docs = tx.open_table(DOCS)?;
-        let mut ids = Vec::new();
-        for entry in docs.iter()? {
-            ids.push(entry?.0.value().to_owned());
-        }
-        Ok(ids)
+        self.with_db(|db| {
+            let tx = db.begin_read()?;
+            let docs = tx.open_table(DOCS)?;
+            let mut ids = Vec::new();
+            for entry in docs.iter()? {
+                ids.push(entry?.0.value().to_owned());
+            }
+            Ok(ids)
+        })
     }
 
     /// One stored document, if present.
     pub fn load(&self, id: &str) -> Result<Option<StoredDoc>, StoreError> {
-        let tx = self.db.begin_read()?;
-        let docs = tx.open_table(DOCS)?;
-        let Some(base) = docs.get(id)? else {
-            return Ok(None);
-        };
-        let changes = tx.open_table(CHANGES)?;
-        let mut chunks = Vec::new();
-        for change in changes.range((id, 0)..=(id, u64::MAX))? {
-            let (key, bytes) = change?;
-            chunks.push((key.value().1, bytes.value().to_vec()));
-        }
-        Ok(Some(StoredDoc {
-            id: id.to_owned(),
-            base: base.value().to_vec(),
-            changes: chunks,
-        }))
+        self.with_db(|db| {
+            let tx = db.begin_read()?;
+            let docs = tx.open_table(DOCS)?;
+            let Some(base) = docs.get(id)? else {
+                return Ok(None);
+            };
+            let changes = tx.open_table(CHANGES)?;
+            let mut chunks = Vec::new();
+            for change in changes.range((id, 0)..=(id, u64::MAX))? {
+                let (key, bytes) = change?;
+                chunks.push((key.value().1, bytes.value().to_vec()));
+            }
+            Ok(Some(StoredDoc {
+                id: id.to_owned(),
+                base: base.value().to_vec(),
+                changes: chunks,
+            }))
+        })
     }
 
     pub fn sync_state(&self, peer: &str, doc: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let tx = self.db.begin_read()?;
-        let states = tx.open_table(SYNC_STATES)?;
-        Ok(states.get((peer, doc))?.map(|v| v.value().to_vec()))
+        self.with_db(|db| {
+            let tx = db.begin_read()?;
+            let states = tx.open_table(SYNC_STATES)?;
+            Ok(states.get((peer, doc))?.map(|v| v.value().to_vec()))
+        })
     }
 
     pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let tx = self.db.begin_read()?;
-        let meta = tx.open_table(META)?;
-        Ok(meta.get(key)?.map(|v| v.value().to_vec()))
+        self.with_db(|db| {
+            let tx = db.begin_read()?;
+            let meta = tx.open_table(META)?;
+            Ok(meta.get(key)?.map(|v| v.value().to_vec()))
+        })
     }
 }
 
 /// Sorts an open failure into "in use", "damaged" and everything else (permissions...).
+/// The last write of a clean close (see [`meta::OPEN`]).
+fn remove_open_marker(db: &Database) -> Result<(), StoreError> {
+    let tx = db.begin_write()?;
+    tx.open_table(META)?.remove(meta::OPEN)?;
+    tx.commit()?;
+    Ok(())
+}
+
 fn open_error(path: &Path, source: redb::DatabaseError) -> StoreError {
     let path = path.display().to_string();
     let damaged = |detail: String| StoreError::Damaged {
@@ -314,20 +419,30 @@ fn commit_error(e: &StoreError) -> Refusal {
     }
 }
 
-fn write_loop(db: &Database, mut batches: mpsc::UnboundedReceiver<Batch>) {
+fn write_loop(db: &RwLock<Option<Database>>, mut batches: mpsc::UnboundedReceiver<Batch>) {
     // After an I/O error redb refuses every later write (its state may no longer match the
     // file) with "previous I/O error"; say what that error was and what to do.
     let mut first_io_error: Option<Refusal> = None;
     while let Some(first) = batches.blocking_recv() {
+        let mut closing = first.done.is_none();
         let mut group = vec![first];
-        while group.len() < MAX_GROUP {
+        while group.len() < MAX_GROUP && !closing {
             match batches.try_recv() {
-                Ok(batch) => group.push(batch),
+                Ok(batch) => {
+                    closing = batch.done.is_none();
+                    group.push(batch);
+                }
                 Err(_) => break,
             }
         }
         let started = std::time::Instant::now();
-        let committed = commit(db, &group);
+        let committed = {
+            let db = db.read().unwrap_or_else(|e| e.into_inner());
+            match db.as_ref() {
+                Some(db) => commit(db, &group),
+                None => Err(StoreError::Stopped),
+            }
+        };
         crate::metrics::store_commit(started.elapsed(), committed.is_ok());
         let result = committed.map_err(|e| {
             let refusal = commit_error(&e);
@@ -352,12 +467,20 @@ fn write_loop(db: &Database, mut batches: mpsc::UnboundedReceiver<Batch>) {
         }
         for batch in group {
             // The caller may have gone away (request cancelled); the write stands regardless.
-            let _ = batch.done.send(result.clone());
+            if let Some(done) = batch.done {
+                let _ = done.send(result.clone());
+            }
+        }
+        if closing {
+            return;
         }
     }
 }
 
 fn commit(db: &Database, group: &[Batch]) -> Result<(), StoreError> {
+    if group.iter().all(|b| b.ops.is_empty()) {
+        return Ok(());
+    }
     let mut tx = db.begin_write()?;
     tx.set_quick_repair(true);
     // Two-phase: a damaged latest commit is an error at the next open, not a silent fallback
@@ -382,6 +505,9 @@ fn commit(db: &Database, group: &[Batch]) -> Result<(), StoreError> {
                 }
                 Op::PutMeta { key, value } => {
                     meta.insert(key.as_str(), value.as_slice())?;
+                }
+                Op::DeleteMeta { key } => {
+                    meta.remove(key.as_str())?;
                 }
                 Op::PutSyncState { peer, doc, state } => {
                     sync_states.insert((peer.as_str(), doc.as_str()), state.as_slice())?;

@@ -82,7 +82,8 @@ fn misbehaving_peers_are_banned_while_honest_peers_keep_syncing() {
         .unwrap()
         .to_owned();
     let target = format!("{}/p2p/{a_id}", a.p2p_addr());
-    let ticket = a.guild(&["invite"]).trim().to_owned();
+    // Every attack runs with a fresh identity: the malicious member's ticket admits them all.
+    let ticket = a.guild(&["invite", "--uses", "10"]).trim().to_owned();
 
     let mut honest_writes = 0;
     let mut report = Vec::new();
@@ -152,4 +153,109 @@ fn misbehaving_peers_are_banned_while_honest_peers_keep_syncing() {
         "HOSTILE: {} attacks, all banned; {honest_writes} honest changes synced during them",
         report.len()
     );
+}
+
+/// Runs `evil_peer` to its end; returns its verdicts.
+fn evil(args: &[&str]) -> Vec<Value> {
+    let out = Command::new(env!("CARGO_BIN_EXE_evil_peer"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "evil_peer {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Issue 16 (item 1): 64 idle TCP sockets held open to the peer port (reopened when closed)
+/// made `guild join` time out and kept a restarted member from syncing for 30 s after the
+/// attack. Handshakes now time out in seconds and pending connections are limited per
+/// address, with room kept for members: the attacker gets its few slots, nobody else waits.
+#[test]
+fn held_sockets_and_slow_handshakes_lock_nobody_out() {
+    let (dirs, a, mut b) = pair();
+    wait_converged(&a, &b);
+    let a_id = a.guild_json(&["status"])["peer_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let target = format!("{}/p2p/{a_id}", a.p2p_addr());
+
+    // evil_peer says what it does.
+    let help = Command::new(env!("CARGO_BIN_EXE_evil_peer"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    assert!(
+        help.contains("held-sockets") && help.contains("slow-handshake"),
+        "{help}"
+    );
+
+    // A Noise handshake trickled a byte every half second is cut off by the handshake
+    // timeout (3 s).
+    let slow = evil(&["--target", &target, "--attacks", "slow-handshake"]);
+    let closed_after = slow[0]["closed_after_ms"].as_u64();
+    eprintln!("HOSTILE: {}", slow[0]);
+    assert!(
+        closed_after.is_some_and(|ms| ms <= 5_000),
+        "a slow handshake was kept: {}",
+        slow[0]
+    );
+
+    // 64 sockets held from another address for the rest of the test.
+    let mut held = Command::new(env!("CARGO_BIN_EXE_evil_peer"))
+        .args(["--target", &target, "--attacks", "held-sockets"])
+        .args(["--sockets", "64", "--seconds", "20", "--from", "127.0.0.66"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the attacker to hold its share", CONVERGE, || {
+        a.log()
+            .contains("too many pending connections from this address")
+    });
+
+    // A newcomer joins at once.
+    let dir = tempfile::tempdir().unwrap();
+    let newcomer = Daemon::start(dir.path());
+    let ticket = a.guild(&["invite"]);
+    let started = Instant::now();
+    newcomer.guild(&["join", ticket.trim(), "--name", "Newcomer"]);
+    let joined = started.elapsed();
+    eprintln!("HOSTILE: a newcomer joined in {joined:?} under 64 held sockets");
+    assert!(joined < Duration::from_secs(2), "joining took {joined:?}");
+
+    // A member that restarts resyncs at once.
+    b.kill();
+    a.guild(&["members", "add", "Added While B Was Down"]);
+    b.restart();
+    let started = Instant::now();
+    wait_converged(&a, &b);
+    let resynced = started.elapsed();
+    eprintln!("HOSTILE: a restarted member resynced in {resynced:?} under 64 held sockets");
+    assert!(
+        resynced < Duration::from_secs(2),
+        "resync took {resynced:?}"
+    );
+
+    let mut out = String::new();
+    held.stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(held.wait().unwrap().success());
+    let verdict: Value = serde_json::from_str(out.trim()).unwrap();
+    eprintln!("HOSTILE: {verdict}");
+    assert!(
+        verdict["closed_by_daemon"].as_u64().unwrap() > 0,
+        "{verdict}"
+    );
+    drop(dirs);
 }

@@ -8,7 +8,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use guild_tests::{Daemon, Options};
+use guild_tests::{Daemon, Options, ip};
 
 /// Two namespaces joined by a veth pair; removed on drop.
 struct Lan {
@@ -87,22 +87,6 @@ impl Drop for Lan {
         for ns in &self.namespaces {
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
         }
-    }
-}
-
-fn ip(args: &[String]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run ip: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
     }
 }
 

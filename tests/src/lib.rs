@@ -168,6 +168,18 @@ impl Daemon {
         }
     }
 
+    /// SIGTERM, as `guildd stop` or a service manager sends it; waits for the daemon to exit
+    /// and returns how it did.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("the daemon is running");
+        let sent = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -TERM failed");
+        child.wait().unwrap()
+    }
+
     pub fn restart(&mut self) {
         self.kill();
         self.spawn();
@@ -344,4 +356,23 @@ pub fn http(addr: SocketAddr, req: &HttpRequest<'_>) -> (u16, Value) {
         .unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
     let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
     (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+/// Runs `ip ARGS...` (iproute2), for tests that build their own network namespaces; the error
+/// says which step failed and why (no root, no iproute2...).
+pub fn ip<S: AsRef<str>>(args: &[S]) -> Result<(), String> {
+    let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
+    let out = Command::new("ip")
+        .args(&args)
+        .output()
+        .map_err(|e| format!("cannot run ip: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
 }

@@ -2,21 +2,17 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use crdt_model::DocKind;
 use crdt_model::api::{
     CommunitySummary, DocStatus, ErrorBody, InitRequest, InitResponse, MemberRef, Status,
 };
 use crdt_model::community::Community;
 use crdt_model::member::Member;
-use crdt_model::{DocKind, GuildDoc};
 
 use super::error::{ApiError, ApiJson, ApiResult};
 use super::network::{listen_addrs, peer_statuses};
 use super::openapi::DiskFull;
-use super::state::{AppState, META_COMMUNITY, META_ME, new_id, now};
-use crate::net::membership::{Device, Membership};
-use crate::net::store_membership;
-use crate::repo::Txn;
-use crdt_model::relationships::Relationships;
+use super::state::{AppState, new_id, now};
 
 /// The daemon: version, addresses, its community and member, documents and peers.
 ///
@@ -68,7 +64,7 @@ pub async fn status(State(state): State<AppState>) -> ApiResult<Status> {
         community,
         me,
         documents,
-        peer_id: state.network.net.local_peer_id.to_string(),
+        peer_id: state.node.peer_id().to_string(),
         listen_addrs: listen_addrs(&state)
             .await
             .iter()
@@ -126,18 +122,7 @@ pub async fn init(
     }
     community.index(&member_id, DocKind::Member);
     community.founder = member_id.clone();
-    let membership =
-        Membership::new(community_id.clone(), rand::random()).with_device(Some(new_device()));
-
-    let mut tx = state.repo.begin(&[]).await;
-    community.write(tx.create(&community_id)?)?;
-    create_member(&state, &mut tx, me, &membership)?;
-    tx.put_meta(META_COMMUNITY, community_id.as_bytes());
-    store_membership(&mut tx, &membership);
-    tx.commit().await?;
-    state.set_community(&community_id);
-    state.set_me(&member_id);
-    state.network.engine.set_membership(membership).await;
+    state.node.init(community, me).await?;
     Ok((
         StatusCode::CREATED,
         ApiJson(InitResponse {
@@ -145,33 +130,6 @@ pub async fn init(
             member_id,
         }),
     ))
-}
-
-/// A fresh device secret and private document id for a new member.
-pub fn new_device() -> Device {
-    Device {
-        secret: rand::random(),
-        private_doc: new_id(),
-    }
-}
-
-/// Creates the local member's documents in `tx`: the member document listing this daemon as
-/// one of their devices, and their private relationships document.
-pub fn create_member(
-    state: &AppState,
-    tx: &mut Txn<'_>,
-    mut me: Member,
-    membership: &Membership,
-) -> Result<(), ApiError> {
-    let (now, _) = now();
-    me.devices
-        .insert(state.network.net.local_peer_id.to_string(), now);
-    me.write(tx.create(&me.id)?)?;
-    tx.put_meta(META_ME, me.id.as_bytes());
-    if let Some(device) = &membership.device {
-        Relationships::new(&device.private_doc, &me.id).write(tx.create(&device.private_doc)?)?;
-    }
-    Ok(())
 }
 
 /// The community document: name, purpose, skills taxonomy, council, guests, change log.

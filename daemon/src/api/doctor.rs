@@ -50,7 +50,7 @@ pub async fn report(State(state): State<AppState>) -> ApiResult<DoctorReport> {
             clock_check(&state).await,
             listening_check(&listening),
             mdns(&listening),
-            peers(&state),
+            peers(&state).await,
         ],
     }))
 }
@@ -226,19 +226,19 @@ fn mdns(listening: &[Multiaddr]) -> Check {
     }
 }
 
-fn peers(state: &AppState) -> Check {
-    let report = state.network.engine.report();
+async fn peers(state: &AppState) -> Check {
+    let everything = state.node.report().await;
+    let report = &everything.peers;
     let connected: Vec<&String> = report
         .iter()
         .filter(|p| p.connected)
         .flat_map(|p| &p.addrs)
         .collect();
-    let unreachable: Vec<String> = state
-        .network
-        .peer_list()
+    let unreachable: Vec<&str> = everything
+        .kept
         .iter()
-        .map(ToString::to_string)
-        .filter(|addr| !connected.iter().any(|c| c.starts_with(addr.as_str())))
+        .map(String::as_str)
+        .filter(|addr| !connected.iter().any(|c| c.starts_with(addr)))
         .collect();
     let members = report.iter().filter(|p| p.connected && p.member).count();
     if !unreachable.is_empty() {

@@ -4,7 +4,6 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use std::sync::atomic::Ordering;
 
 use super::state::AppState;
 use crate::metrics::{self, Snapshot};
@@ -20,12 +19,9 @@ use crate::metrics::{self, Snapshot};
     )
 )]
 pub async fn scrape(State(state): State<AppState>) -> Response {
-    let engine = &state.network.engine;
     let text = metrics::render(&Snapshot {
         documents: state.repo.ids().len(),
-        peers: engine.report(),
-        bytes_in: engine.bytes_received.load(Ordering::Relaxed),
-        bytes_out: engine.bytes_sent.load(Ordering::Relaxed),
+        peers: state.node.report().await.peers,
     });
     ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response()
 }

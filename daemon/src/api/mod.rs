@@ -109,6 +109,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(relationships::deposit))
         .routes(routes!(relationships::withdraw))
         .routes(routes!(network::invite))
+        .routes(routes!(network::invites, network::create_invite))
+        .routes(routes!(network::revoke_invites))
         .routes(routes!(network::join))
         .routes(routes!(network::devices))
         .routes(routes!(network::link_device))

@@ -1,35 +1,45 @@
-//! Peers, invitations and joining a community.
-
-use std::time::Duration;
+//! Peers, invitations, joining a community and linking devices: thin handlers over
+//! [`crate::node::Node`], which owns who this daemon is.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use crdt_model::api::{
     AddPeerRequest, DeviceJoinRequest, DeviceLink, DeviceStatus, ErrorBody, InitResponse, Invite,
-    JoinRequest, PeerStatus, Peers,
+    InviteInfo, InviteRequest, JoinRequest, PeerStatus, Peers, RevokeRequest, Revoked,
 };
-use crdt_model::community::Community;
 use crdt_model::member::Member;
-use crdt_model::{DocKind, GuildDoc};
 use libp2p::Multiaddr;
 use libp2p::multiaddr::Protocol;
 
-use super::community::{create_member, new_device};
 use super::error::{ApiError, ApiJson, ApiResult};
 use super::openapi::DiskFull;
-use super::state::{AppState, META_COMMUNITY, META_ME, clock, new_id, now};
-use crate::net::membership::{DeviceCode, Membership, Ticket, invite_hash};
-use crate::net::{store_membership, stored_membership, sync};
-use crdt_model::community::Invitation;
+use super::state::{AppState, new_id, now};
+use crate::net::membership::{DeviceCode, Ticket};
+use crate::node::NodeError;
 
-/// How long `guild join` waits for the community to arrive from the inviter.
-const JOIN_TIMEOUT: Duration = Duration::from_secs(60);
+impl From<NodeError> for ApiError {
+    fn from(e: NodeError) -> Self {
+        match e {
+            NodeError::NotInitialised => ApiError::not_initialised(),
+            NodeError::Conflict(m) => ApiError::conflict(m),
+            NodeError::BadInput(m) => ApiError::bad_request(m),
+            NodeError::NotFound(m) => ApiError::not_found(m),
+            NodeError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", m),
+            NodeError::Refused(m) => ApiError::new(StatusCode::FORBIDDEN, "refused", m),
+            NodeError::Timeout(m) => ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", m),
+            NodeError::Repo(e) => e.into(),
+            NodeError::Model(e) => e.into(),
+            other => ApiError::internal(other.to_string()),
+        }
+    }
+}
 
 pub async fn peer_statuses(state: &AppState) -> Vec<PeerStatus> {
-    let engine = &state.network.engine;
-    let ours = engine.our_heads().await;
-    engine
+    let mut peers: Vec<PeerStatus> = state
+        .node
         .report()
+        .await
+        .peers
         .into_iter()
         .map(|p| PeerStatus {
             peer_id: p.peer.to_string(),
@@ -40,21 +50,17 @@ pub async fn peer_statuses(state: &AppState) -> Vec<PeerStatus> {
                 t.format(&time::format_description::well_known::Rfc3339)
                     .ok()
             }),
-            in_sync: p.member && sync::in_sync(&p.known, &ours),
+            in_sync: p.in_sync,
             bytes_sent: p.bytes_sent,
             bytes_received: p.bytes_received,
         })
-        .collect()
+        .collect();
+    peers.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));
+    peers
 }
 
 pub async fn listen_addrs(state: &AppState) -> Vec<Multiaddr> {
-    state
-        .network
-        .net
-        .info()
-        .await
-        .map(|i| i.listen_addrs)
-        .unwrap_or_default()
+    state.node.listen_addrs().await
 }
 
 /// The addresses this daemon keeps dialling, and every peer it knows.
@@ -69,12 +75,7 @@ pub async fn listen_addrs(state: &AppState) -> Vec<Multiaddr> {
 )]
 pub async fn peers(State(state): State<AppState>) -> ApiResult<Peers> {
     Ok(ApiJson(Peers {
-        dialled: state
-            .network
-            .peer_list()
-            .iter()
-            .map(ToString::to_string)
-            .collect(),
+        dialled: state.node.report().await.kept,
         peers: peer_statuses(&state).await,
     }))
 }
@@ -105,12 +106,7 @@ pub async fn remove_peer(
     ApiJson(req): ApiJson<AddPeerRequest>,
 ) -> Result<StatusCode, ApiError> {
     let addr = parse_addr(&req.addr)?;
-    let removed = state
-        .network
-        .remove_peer(&addr)
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    if removed {
+    if state.node.remove_peer(&addr).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(format!(
@@ -144,53 +140,19 @@ pub async fn add_peer(
             "{addr} names no TCP or QUIC port"
         )));
     }
-    state
-        .network
-        .add_peers(&[addr])
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    state.node.add_peers(&[addr]).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// How long an invitation (or a device-link code) stays good.
-const INVITE_DAYS: i64 = 7;
-
-/// Opens an invitation in the community document and returns a ticket carrying its nonce.
-async fn open_invitation(state: &AppState) -> Result<Ticket, ApiError> {
-    let community_id = state.community_id()?;
-    let me = state.me()?;
-    let membership = stored_membership(state.repo.store(), Some(&community_id))
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .ok_or_else(ApiError::not_initialised)?;
-    let nonce: [u8; 32] = rand::random();
-    let expires = crdt_model::when::format(clock() + time::Duration::days(INVITE_DAYS));
-    let mut tx = state.repo.begin(&[&community_id]).await;
-    Community::update(tx.doc(&community_id)?, |c| {
-        c.invites.insert(
-            invite_hash(&nonce),
-            Invitation {
-                by: me.clone(),
-                expires,
-            },
-        );
-        Ok(())
-    })?;
-    tx.commit().await?;
-    let peer_id = state.network.net.local_peer_id;
-    let addrs = listen_addrs(state)
-        .await
-        .into_iter()
-        .map(|a| a.with(Protocol::P2p(peer_id)).to_string())
-        .collect();
-    Ok(Ticket {
-        community: community_id,
-        secret: *membership.secret(),
-        addrs,
-        invite: nonce,
-    })
+fn invite_body(ticket: Ticket) -> Invite {
+    Invite {
+        ticket: ticket.encode(),
+        community_id: ticket.community.clone(),
+        addrs: ticket.addrs,
+    }
 }
 
-/// Opens an invitation, good for 7 days: a ticket for `guild join`.
+/// A single-use invitation, good for a week: a ticket for `guild join`.
 ///
 /// The ticket holds the community secret: share it like a password.
 #[utoipa::path(
@@ -205,60 +167,72 @@ async fn open_invitation(state: &AppState) -> Result<Ticket, ApiError> {
     )
 )]
 pub async fn invite(State(state): State<AppState>) -> ApiResult<Invite> {
-    let ticket = open_invitation(&state).await?;
-    Ok(ApiJson(Invite {
-        ticket: ticket.encode(),
-        community_id: ticket.community.clone(),
-        addrs: ticket.addrs,
-    }))
+    let ticket = state.node.invite(1, None).await?;
+    Ok(ApiJson(invite_body(ticket)))
 }
 
-/// Refuses to join when this daemon already belongs somewhere.
-fn check_can_join(state: &AppState, community: &str) -> Result<(), ApiError> {
-    let identity = state.identity();
-    if let Some(me) = identity.me {
-        return Err(ApiError::conflict(format!(
-            "this daemon already belongs to community {} as member {me}",
-            identity.community.unwrap_or_default()
-        )));
-    }
-    if identity.community.as_ref().is_some_and(|c| c != community) {
-        return Err(ApiError::conflict(
-            "this daemon is already joining another community",
-        ));
-    }
-    Ok(())
+/// An invitation for `uses` daemons (default 1) until `expires` (default in 7 days).
+#[utoipa::path(
+    post,
+    path = "/api/invites",
+    tag = "network",
+    operation_id = "createInvite",
+    request_body = InviteRequest,
+    responses(
+        (status = 201, description = "The ticket", body = Invite),
+        (status = 400, description = "`uses` or `expires` is not valid", body = ErrorBody),
+        (status = 409, description = "No community yet", body = ErrorBody),
+        (status = 507, response = DiskFull),
+    )
+)]
+pub async fn create_invite(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<InviteRequest>,
+) -> Result<(StatusCode, ApiJson<Invite>), ApiError> {
+    let ticket = state
+        .node
+        .invite(req.uses.unwrap_or(1), req.expires.as_deref())
+        .await?;
+    Ok((StatusCode::CREATED, ApiJson(invite_body(ticket))))
 }
 
-/// Becomes a member of the ticket's community (the secret is what lets the inviter's daemon
-/// talk to us), dials the inviter, and waits until `docs` have arrived.
-async fn connect_and_fetch(
-    state: &AppState,
-    ticket: &Ticket,
-    membership: Membership,
-    docs: &[&str],
-) -> Result<(), ApiError> {
-    let addrs: Vec<Multiaddr> = ticket.addrs.iter().filter_map(|a| a.parse().ok()).collect();
-    if addrs.is_empty() {
-        return Err(ApiError::bad_request(
-            "the ticket holds no address to reach the inviter",
-        ));
-    }
-    let mut tx = state.repo.begin(&[]).await;
-    tx.put_meta(META_COMMUNITY, ticket.community.as_bytes());
-    store_membership(&mut tx, &membership);
-    tx.commit().await?;
-    state.set_community(&ticket.community);
-    state.network.engine.set_membership(membership).await;
-    state
-        .network
-        .add_peers(&addrs)
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    for doc in docs {
-        wait_for_doc(state, doc).await?;
-    }
-    Ok(())
+/// Every invitation: who issued it, its uses, its expiry, and whether it is still open.
+#[utoipa::path(
+    get,
+    path = "/api/invites",
+    tag = "network",
+    operation_id = "listInvites",
+    responses(
+        (status = 200, description = "Invitations", body = [InviteInfo]),
+        (status = 409, description = "No community yet", body = ErrorBody),
+    )
+)]
+pub async fn invites(State(state): State<AppState>) -> ApiResult<Vec<InviteInfo>> {
+    Ok(ApiJson(state.node.invitations().await?))
+}
+
+/// Revokes one invitation (its issuer or a steward) or every open one (`all`, stewards).
+#[utoipa::path(
+    post,
+    path = "/api/invites/revoke",
+    tag = "network",
+    operation_id = "revokeInvites",
+    request_body = RevokeRequest,
+    responses(
+        (status = 200, description = "The ids revoked", body = Revoked),
+        (status = 400, description = "Neither `id` nor `all`, or both", body = ErrorBody),
+        (status = 403, description = "Not yours to revoke: you are not its issuer or a steward", body = ErrorBody),
+        (status = 404, description = "No such invitation", body = ErrorBody),
+        (status = 409, description = "No community yet", body = ErrorBody),
+        (status = 507, response = DiskFull),
+    )
+)]
+pub async fn revoke_invites(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<RevokeRequest>,
+) -> ApiResult<Revoked> {
+    let revoked = state.node.revoke(req.id.as_deref(), req.all).await?;
+    Ok(ApiJson(Revoked { revoked }))
 }
 
 /// Joins the community of a ticket: fetches it from the inviter, then adds you as a member.
@@ -281,35 +255,14 @@ pub async fn join(
     ApiJson(req): ApiJson<JoinRequest>,
 ) -> Result<(StatusCode, ApiJson<InitResponse>), ApiError> {
     let ticket = Ticket::decode(&req.ticket).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    check_can_join(&state, &ticket.community)?;
     let (_, today) = now();
     let member_id = new_id();
-    let mut me = Member::new(&member_id, &req.me, &today)?;
-    me.buddy = None; // Chosen once the directory has arrived.
-    // Keep the device secret of an earlier attempt that timed out.
-    let device = stored_membership(state.repo.store(), Some(&ticket.community))
-        .ok()
-        .flatten()
-        .and_then(|m| m.device)
-        .unwrap_or_else(new_device);
-    let membership = Membership::new(ticket.community.clone(), ticket.secret)
-        .with_invite(Some(ticket.invite))
-        .with_device(Some(device));
-    connect_and_fetch(&state, &ticket, membership.clone(), &[&ticket.community]).await?;
-
-    let community_id = ticket.community;
-    let mut tx = state.repo.begin(&[&community_id]).await;
-    Community::update(tx.doc(&community_id)?, |c| {
-        c.index(&member_id, DocKind::Member);
-        Ok(())
-    })?;
-    create_member(&state, &mut tx, me, &membership)?;
-    tx.commit().await?;
-    state.set_me(&member_id);
+    let me = Member::new(&member_id, &req.me, &today)?;
+    state.node.join(&ticket, me).await?;
     Ok((
         StatusCode::CREATED,
         ApiJson(InitResponse {
-            community_id,
+            community_id: ticket.community,
             member_id,
         }),
     ))
@@ -330,18 +283,7 @@ pub async fn join(
     )
 )]
 pub async fn link_device(State(state): State<AppState>) -> ApiResult<DeviceLink> {
-    let ticket = open_invitation(&state).await?;
-    let membership = stored_membership(state.repo.store(), Some(&ticket.community))
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .ok_or_else(ApiError::not_initialised)?;
-    let device = membership
-        .device
-        .ok_or_else(|| ApiError::internal("this daemon has no device secret"))?;
-    let code = DeviceCode {
-        ticket,
-        member: state.me()?,
-        device,
-    };
+    let code = state.node.link_device().await?;
     Ok(ApiJson(DeviceLink {
         code: code.encode(),
     }))
@@ -367,28 +309,7 @@ pub async fn join_device(
     ApiJson(req): ApiJson<DeviceJoinRequest>,
 ) -> Result<(StatusCode, ApiJson<InitResponse>), ApiError> {
     let code = DeviceCode::decode(&req.code).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    check_can_join(&state, &code.ticket.community)?;
-    let membership = Membership::new(code.ticket.community.clone(), code.ticket.secret)
-        .with_invite(Some(code.ticket.invite))
-        .with_device(Some(code.device.clone()));
-    connect_and_fetch(
-        &state,
-        &code.ticket,
-        membership,
-        &[&code.ticket.community, &code.member],
-    )
-    .await?;
-    // Register this daemon among the member's devices, so every member admits it.
-    let (now, _) = now();
-    let mut tx = state.repo.begin(&[&code.member]).await;
-    Member::update(tx.doc(&code.member)?, |m| {
-        m.devices
-            .insert(state.network.net.local_peer_id.to_string(), now);
-        Ok(())
-    })?;
-    tx.put_meta(META_ME, code.member.as_bytes());
-    tx.commit().await?;
-    state.set_me(&code.member);
+    state.node.join_device(&code).await?;
     Ok((
         StatusCode::CREATED,
         ApiJson(InitResponse {
@@ -413,7 +334,7 @@ pub async fn join_device(
 pub async fn devices(State(state): State<AppState>) -> ApiResult<Vec<DeviceStatus>> {
     let me = state.resolve_member(&state.me()?).await?;
     let peers = peer_statuses(&state).await;
-    let local = state.network.net.local_peer_id.to_string();
+    let local = state.node.peer_id().to_string();
     Ok(ApiJson(
         me.devices
             .iter()
@@ -425,25 +346,4 @@ pub async fn devices(State(state): State<AppState>) -> ApiResult<Vec<DeviceStatu
             })
             .collect(),
     ))
-}
-
-async fn wait_for_doc(state: &AppState, id: &str) -> Result<(), ApiError> {
-    let mut changes = state.repo.subscribe();
-    let deadline = tokio::time::Instant::now() + JOIN_TIMEOUT;
-    while !state.repo.contains(id) {
-        match tokio::time::timeout_at(deadline, changes.recv()).await {
-            Ok(_) => {}
-            Err(_) => {
-                return Err(ApiError::new(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "timeout",
-                    format!(
-                        "could not fetch the community from the inviter within {}s; guildd keeps trying: run the same `guild join` again once the inviter's daemon is reachable",
-                        JOIN_TIMEOUT.as_secs()
-                    ),
-                ));
-            }
-        }
-    }
-    Ok(())
 }

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use crdt_model::api::MemberRef;
 use crdt_model::community::{Community, LogEntry};
@@ -13,30 +13,20 @@ use crdt_model::session::Session;
 use crdt_model::{DocKind, GuildDoc};
 
 use super::error::ApiError;
-use crate::net::Network;
+pub use crate::node::Identity;
+use crate::node::Node;
 use crate::repo::{Repo, Txn};
-
-/// Metadata keys (in the store's `meta` table).
-pub const META_COMMUNITY: &str = "community";
-pub const META_ME: &str = "me";
 
 #[derive(Clone)]
 pub struct AppState(pub Arc<Shared>);
 
 pub struct Shared {
     pub repo: Arc<Repo>,
-    pub network: Arc<Network>,
-    pub identity: RwLock<Identity>,
+    /// Who this daemon is, and its network (see `crate::node`).
+    pub node: Arc<Node>,
     pub token: String,
     pub data_dir: PathBuf,
     pub api_addr: SocketAddr,
-}
-
-/// Which community this daemon belongs to and which member it acts for.
-#[derive(Clone, Debug, Default)]
-pub struct Identity {
-    pub community: Option<String>,
-    pub me: Option<String>,
 }
 
 impl std::ops::Deref for AppState {
@@ -48,21 +38,7 @@ impl std::ops::Deref for AppState {
 
 impl Shared {
     pub fn identity(&self) -> Identity {
-        self.identity
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    pub fn set_community(&self, id: &str) {
-        self.identity
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .community = Some(id.to_owned());
-    }
-
-    pub fn set_me(&self, id: &str) {
-        self.identity.write().unwrap_or_else(|e| e.into_inner()).me = Some(id.to_owned());
+        self.node.identity()
     }
 
     pub fn community_id(&self) -> Result<String, ApiError> {
@@ -364,17 +340,9 @@ fn live(member: Member) -> Result<Member, ApiError> {
     }
 }
 
-/// The daemon's clock. `GUILD_CLOCK_OFFSET_SECS` shifts it (tests use it to run daemons whose
-/// clocks disagree by hours, as laptops' clocks do).
+/// The daemon's clock (see [`crate::clock`]).
 pub fn clock() -> time::OffsetDateTime {
-    static OFFSET: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
-    let offset = *OFFSET.get_or_init(|| {
-        std::env::var("GUILD_CLOCK_OFFSET_SECS")
-            .ok()
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0)
-    });
-    time::OffsetDateTime::now_utc() + time::Duration::seconds(offset)
+    crate::clock::now()
 }
 
 /// Current time as RFC 3339 and today's date, the two forms the model stores.

@@ -6,8 +6,9 @@
 //! The limits, by what they protect:
 //! - the size of one frame: `wire::MAX_FRAME`, checked before the frame is read;
 //! - memory held for frames still arriving, all peers together: [`FrameBudget`];
-//! - memory held for one peer's requests being handled, and how many at once:
-//!   [`MAX_HELD_PER_PEER`], [`MAX_IN_FLIGHT_PER_PEER`];
+//! - memory held for requests being handled, and how many at once: [`MAX_HELD_PER_PEER`]
+//!   (one frame's worth), [`MAX_HELD`] for all peers together (beyond it peers are told to
+//!   slow down), [`MAX_IN_FLIGHT_PER_PEER`];
 //! - how much work a peer can ask for: [`RateLimit`] (requests per second), and
 //!   [`check_request`] (documents named in one message, heads per document, id length).
 
@@ -25,15 +26,19 @@ pub const MAX_DOC_ID_LEN: usize = 64;
 /// Heads of one document: one per concurrent branch not yet merged.
 pub const MAX_HEADS: usize = 1_024;
 
-/// Bytes of one peer's requests this daemon holds at once (received, not yet answered).
-pub const MAX_HELD_PER_PEER: usize = 48 * 1024 * 1024;
+/// Bytes of one peer's requests this daemon holds at once (received, not yet answered): one
+/// frame's worth. (It was 48 MiB; a few hostile members could make a daemon hold 250 MB.)
+pub const MAX_HELD_PER_PEER: usize = super::wire::MAX_FRAME;
+/// Bytes of requests held for all peers together; beyond it, requests are refused with
+/// "slow down" (no fault of the one that arrives last), and honest daemons ask again.
+pub const MAX_HELD: usize = 64 * 1024 * 1024;
 /// Requests of one peer handled at once: twice what an honest daemon ever sends
 /// ([`MAX_OUTBOUND_PER_PEER`]).
 pub const MAX_IN_FLIGHT_PER_PEER: usize = 128;
 /// Requests this daemon has open to one peer at once (a burst of pushes waits its turn).
 pub const MAX_OUTBOUND_PER_PEER: usize = 64;
 /// Bytes of frames being read from all peers together (a frame is counted as it arrives).
-pub const FRAME_BUDGET: usize = 128 * 1024 * 1024;
+pub const FRAME_BUDGET: usize = 64 * 1024 * 1024;
 /// A frame must arrive whole within this time, so a peer cannot hold the budget by trickling.
 pub const FRAME_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Connections one peer may hold to us at once (a dial each way is normal).
@@ -103,6 +108,7 @@ pub fn check_response(response: &Response) -> Result<(), Violation> {
         | Response::Diverged
         | Response::Sync { .. }
         | Response::Refused { .. }
+        | Response::Denied { .. }
         | Response::Summary { .. } => Ok(()),
     }
 }

@@ -118,6 +118,17 @@ pub struct Membership {
     pub invite: Option<[u8; 32]>,
 }
 
+/// Never prints the secrets.
+impl std::fmt::Debug for Membership {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Membership")
+            .field("community", &self.community)
+            .field("device", &self.device.is_some())
+            .field("invite", &self.invite.is_some())
+            .finish()
+    }
+}
+
 impl Membership {
     pub fn new(community: String, secret: [u8; 32]) -> Self {
         Self {

@@ -1,17 +1,29 @@
-//! The libp2p swarm, owned by one event loop. Everything else talks to it through a
-//! cloneable [`NetHandle`] that sends commands with oneshot replies; inbound requests and
-//! connection changes are handed to the sync engine as [`NetEvent`]s.
+//! The libp2p swarm, owned by one event loop: the production [`Transport`]. Everything else
+//! talks to it through a cloneable [`NetHandle`] that sends commands with oneshot replies;
+//! what happens on the network reaches the sync engine as [`Event`]s.
 //!
-//! Defences that belong at this level: connection limits (per peer and in all), a block list
-//! that keeps banned peers out (their connections are closed and new ones denied until the
-//! ban ends).
+//! Defences that belong at this level:
+//! - handshakes (TCP accepted, Noise and Yamux under way) must finish within
+//!   [`HANDSHAKE_TIMEOUT`], and pending incoming connections are limited per IP address with
+//!   room kept for known members ([`PendingLimits`]);
+//! - connection limits per peer and in all;
+//! - a block list that keeps banned peers out (their connections are closed and new ones
+//!   denied until the ban ends);
+//! - dead connections are noticed: every connection is pinged every [`PING_EVERY`], and one
+//!   with no answered ping for [`DEAD_AFTER`] is closed (a partition with every link still
+//!   up, a laptop suspended), so the peer shows as disconnected and the engine redials;
+//!   a connection nothing uses for [`IDLE_TIMEOUT`] closes (members' connections carry a
+//!   digest round every 15 s). libp2p's TCP transport does not expose TCP keep-alive; the
+//!   pings do its job, faster.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use futures::future::BoxFuture;
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
 use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{ConnectionId, NetworkBehaviour, SwarmEvent};
 use libp2p::{
     Multiaddr, PeerId, Swarm, SwarmBuilder, allow_block_list, connection_limits, identify,
@@ -21,23 +33,36 @@ use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 
 use super::limits;
+use super::pending::{PendingLimits, ip_of};
+use super::transport::{Event, Transport};
 use super::wire::{self, Frame};
 
-/// Connections stay open while both daemons run, so a change reaches peers at once.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+/// A connection nobody uses closes after this long (members' connections carry a digest
+/// round every 15 s, so they stay).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// One request and its response, including applying a large batch on the far side.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
-/// How often peers found on the LAN but not connected are dialled again (mDNS reports a
-/// peer once, and a first connection can fail, for example while the peer starts up).
-const LAN_REDIAL: Duration = Duration::from_secs(15);
+/// A connection must be set up (TCP, Noise, Yamux) within this long, both ways: an
+/// incoming handshake that stalls gives its slot back, a dial to a host that does not
+/// answer gives up (and is retried by the engine's dialer).
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Ping every connection this often...
+pub const PING_EVERY: Duration = Duration::from_secs(2);
+/// ...giving each ping this long...
+pub const PING_TIMEOUT: Duration = Duration::from_secs(3);
+/// ...and close a connection with no answered ping for this long: the path is gone. (libp2p's
+/// ping stays silent on a first failure and then waits for a new stream, so its own failure
+/// report can take half a minute.)
+pub const DEAD_AFTER: Duration = Duration::from_secs(8);
 /// How often ended bans are lifted.
 const UNBAN_CHECK: Duration = Duration::from_secs(1);
 
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
-    /// First, so banned peers and connections over the limits are refused before anything
-    /// else sees them.
+    /// First, so that banned peers and connections over the limits are refused before
+    /// anything else sees them.
     blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+    pending: PendingLimits,
     limits: connection_limits::Behaviour,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
@@ -56,20 +81,8 @@ pub enum NetError {
     Dial { addr: String, reason: String },
 }
 
-/// What the sync engine is told.
-#[derive(Debug)]
-pub enum NetEvent {
-    /// First connection to `peer` is up.
-    Connected { peer: PeerId, addr: Multiaddr },
-    /// Last connection to `peer` closed.
-    Disconnected { peer: PeerId },
-    /// An inbound request; answer it with [`NetHandle::respond`].
-    Request {
-        peer: PeerId,
-        frame: Frame,
-        channel: ResponseChannel<Vec<u8>>,
-    },
-}
+/// What the engine is told, with libp2p's answer channel.
+pub type NetEvent = Event<ResponseChannel<Vec<u8>>>;
 
 enum Command {
     Request {
@@ -82,7 +95,8 @@ enum Command {
         bytes: Vec<u8>,
     },
     Dial {
-        addr: Multiaddr,
+        peer: Option<PeerId>,
+        addrs: Vec<Multiaddr>,
         reply: oneshot::Sender<Result<PeerId, NetError>>,
     },
     Disconnect {
@@ -93,8 +107,15 @@ enum Command {
         peer: PeerId,
         until: Instant,
     },
+    /// The engine admitted `peer`: the addresses it connects from are members'.
+    Admitted {
+        peer: PeerId,
+    },
     Info {
         reply: oneshot::Sender<NetInfo>,
+    },
+    Shutdown {
+        done: oneshot::Sender<()>,
     },
 }
 
@@ -113,51 +134,75 @@ pub struct NetHandle {
 }
 
 impl NetHandle {
-    pub async fn request(&self, peer: PeerId, bytes: Vec<u8>) -> Result<Vec<u8>, NetError> {
-        let (reply, wait) = oneshot::channel();
-        self.send(Command::Request {
-            peer,
-            bytes: Frame::outgoing(bytes),
-            reply,
-        })?;
-        wait.await.map_err(|_| NetError::Stopped)?
-    }
-
-    pub fn respond(&self, channel: ResponseChannel<Vec<u8>>, bytes: Vec<u8>) {
-        // If the network stopped, the peer is gone too: nothing to answer.
-        let _ = self.send(Command::Respond { channel, bytes });
-    }
-
-    /// Dials `addr` and returns the peer that answered once connected.
-    pub async fn dial(&self, addr: Multiaddr) -> Result<PeerId, NetError> {
-        let (reply, wait) = oneshot::channel();
-        self.send(Command::Dial { addr, reply })?;
-        wait.await.map_err(|_| NetError::Stopped)?
-    }
-
-    pub fn disconnect(&self, peer: PeerId) {
-        let _ = self.send(Command::Disconnect { peer });
-    }
-
-    /// Disconnects `peer` and refuses its connections until `until`.
-    pub fn ban(&self, peer: PeerId, until: Instant) {
-        let _ = self.send(Command::Ban { peer, until });
-    }
-
-    pub async fn is_connected(&self, peer: &PeerId) -> bool {
-        self.info()
-            .await
-            .is_ok_and(|info| info.connected.contains_key(peer))
-    }
-
     pub async fn info(&self) -> Result<NetInfo, NetError> {
         let (reply, wait) = oneshot::channel();
         self.send(Command::Info { reply })?;
         wait.await.map_err(|_| NetError::Stopped)
     }
 
+    /// Stops the swarm: every connection and listener closes.
+    pub async fn shutdown(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.send(Command::Shutdown { done }).is_ok() {
+            let _ = wait.await;
+        }
+    }
+
     fn send(&self, command: Command) -> Result<(), NetError> {
         self.commands.send(command).map_err(|_| NetError::Stopped)
+    }
+}
+
+impl Transport for NetHandle {
+    type Reply = ResponseChannel<Vec<u8>>;
+
+    fn request(&self, peer: PeerId, bytes: Vec<u8>) -> BoxFuture<'static, Result<Vec<u8>, String>> {
+        let (reply, wait) = oneshot::channel();
+        let sent = self.send(Command::Request {
+            peer,
+            bytes: Frame::outgoing(bytes),
+            reply,
+        });
+        Box::pin(async move {
+            sent.map_err(|e| e.to_string())?;
+            match wait.await {
+                Ok(answer) => answer.map_err(|e| e.to_string()),
+                Err(_) => Err(NetError::Stopped.to_string()),
+            }
+        })
+    }
+
+    fn respond(&self, channel: ResponseChannel<Vec<u8>>, bytes: Vec<u8>) {
+        // If the network stopped, the peer is gone too: nothing to answer.
+        let _ = self.send(Command::Respond { channel, bytes });
+    }
+
+    fn dial(
+        &self,
+        peer: Option<PeerId>,
+        addrs: Vec<Multiaddr>,
+    ) -> BoxFuture<'static, Result<PeerId, String>> {
+        let (reply, wait) = oneshot::channel();
+        let sent = self.send(Command::Dial { peer, addrs, reply });
+        Box::pin(async move {
+            sent.map_err(|e| e.to_string())?;
+            match wait.await {
+                Ok(answer) => answer.map_err(|e| e.to_string()),
+                Err(_) => Err(NetError::Stopped.to_string()),
+            }
+        })
+    }
+
+    fn disconnect(&self, peer: PeerId) {
+        let _ = self.send(Command::Disconnect { peer });
+    }
+
+    fn ban(&self, peer: PeerId, until: Instant) {
+        let _ = self.send(Command::Ban { peer, until });
+    }
+
+    fn admitted(&self, peer: PeerId) {
+        let _ = self.send(Command::Admitted { peer });
     }
 }
 
@@ -168,7 +213,13 @@ pub struct NetConfig {
 }
 
 /// Builds the swarm, starts listening and spawns its event loop.
-pub fn spawn(config: NetConfig) -> anyhow::Result<(NetHandle, mpsc::UnboundedReceiver<NetEvent>)> {
+pub fn spawn(
+    config: NetConfig,
+) -> anyhow::Result<(
+    NetHandle,
+    mpsc::UnboundedReceiver<NetEvent>,
+    tokio::task::JoinHandle<()>,
+)> {
     let local_peer_id = config.keypair.public().to_peer_id();
     let mdns_on = config.mdns;
     let mut swarm = SwarmBuilder::with_existing_identity(config.keypair)
@@ -195,16 +246,20 @@ pub fn spawn(config: NetConfig) -> anyhow::Result<(NetHandle, mpsc::UnboundedRec
             };
             let limits = connection_limits::ConnectionLimits::default()
                 .with_max_established_per_peer(Some(limits::MAX_CONNECTIONS_PER_PEER as u32))
-                .with_max_established(Some(limits::MAX_CONNECTIONS as u32))
-                .with_max_pending_incoming(Some(limits::MAX_CONNECTIONS as u32 / 4));
+                .with_max_established(Some(limits::MAX_CONNECTIONS as u32));
             Ok(Behaviour {
                 blocked: allow_block_list::Behaviour::default(),
+                pending: PendingLimits::default(),
                 limits: connection_limits::Behaviour::new(limits),
                 identify: identify::Behaviour::new(
                     identify::Config::new("/guild/1".into(), key.public())
                         .with_agent_version(format!("guildd/{}", env!("CARGO_PKG_VERSION"))),
                 ),
-                ping: ping::Behaviour::new(ping::Config::new()),
+                ping: ping::Behaviour::new(
+                    ping::Config::new()
+                        .with_interval(PING_EVERY)
+                        .with_timeout(PING_TIMEOUT),
+                ),
                 mdns: Toggle::from(mdns),
                 sync: request_response::Behaviour::with_codec(
                     wire::Codec::default(),
@@ -216,6 +271,7 @@ pub fn spawn(config: NetConfig) -> anyhow::Result<(NetHandle, mpsc::UnboundedRec
             })
         })?
         .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
+        .with_connection_timeout(HANDSHAKE_TIMEOUT)
         .build();
     for addr in &config.listen {
         swarm
@@ -231,16 +287,17 @@ pub fn spawn(config: NetConfig) -> anyhow::Result<(NetHandle, mpsc::UnboundedRec
         pending_dials: HashMap::new(),
         listen_addrs: Vec::new(),
         connections: HashMap::new(),
-        lan_peers: HashMap::new(),
+        alive: HashMap::new(),
         bans: HashMap::new(),
     };
-    tokio::spawn(event_loop.run(command_rx));
+    let task = tokio::spawn(event_loop.run(command_rx));
     Ok((
         NetHandle {
             commands,
             local_peer_id,
         },
         event_rx,
+        task,
     ))
 }
 
@@ -248,25 +305,33 @@ struct EventLoop {
     swarm: Swarm<Behaviour>,
     events: mpsc::UnboundedSender<NetEvent>,
     pending_requests: HashMap<OutboundRequestId, oneshot::Sender<Result<Vec<u8>, NetError>>>,
-    pending_dials: HashMap<ConnectionId, (Multiaddr, oneshot::Sender<Result<PeerId, NetError>>)>,
+    pending_dials: HashMap<ConnectionId, (String, oneshot::Sender<Result<PeerId, NetError>>)>,
     listen_addrs: Vec<Multiaddr>,
     connections: HashMap<PeerId, Vec<(ConnectionId, Multiaddr)>>,
-    /// Peers mDNS currently reports on the local network.
-    lan_peers: HashMap<PeerId, Vec<Multiaddr>>,
+    /// When each connection last answered a ping (connections to peers that do not speak
+    /// ping are left out).
+    alive: HashMap<ConnectionId, (PeerId, Instant)>,
     /// Banned peers and when their ban ends.
     bans: HashMap<PeerId, Instant>,
 }
 
 impl EventLoop {
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
-        let mut lan_redial = tokio::time::interval(LAN_REDIAL);
         let mut unban = tokio::time::interval(UNBAN_CHECK);
         loop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
-                _ = lan_redial.tick() => self.dial_lan_peers(),
-                _ = unban.tick() => self.lift_ended_bans(),
+                _ = unban.tick() => {
+                    self.lift_ended_bans();
+                    self.close_dead_connections();
+                }
                 command = commands.recv() => match command {
+                    Some(Command::Shutdown { done }) => {
+                        // Dropping the swarm closes every connection and listener.
+                        drop(self);
+                        let _ = done.send(());
+                        return;
+                    }
                     Some(command) => self.on_command(command),
                     None => return,
                 },
@@ -291,18 +356,33 @@ impl EventLoop {
                     tracing::debug!("response dropped: the requester went away");
                 }
             }
-            Command::Dial { addr, reply } => {
-                let opts = libp2p::swarm::dial_opts::DialOpts::unknown_peer_id()
-                    .address(addr.clone())
-                    .build();
+            Command::Dial { peer, addrs, reply } => {
+                let shown = addrs
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let opts = match peer {
+                    Some(peer) => DialOpts::peer_id(peer).addresses(addrs).build(),
+                    None => match addrs.first() {
+                        Some(addr) => DialOpts::unknown_peer_id().address(addr.clone()).build(),
+                        None => {
+                            let _ = reply.send(Err(NetError::Dial {
+                                addr: shown,
+                                reason: "no address".into(),
+                            }));
+                            return;
+                        }
+                    },
+                };
                 let id = opts.connection_id();
                 match self.swarm.dial(opts) {
                     Ok(()) => {
-                        self.pending_dials.insert(id, (addr, reply));
+                        self.pending_dials.insert(id, (shown, reply));
                     }
                     Err(e) => {
                         let _ = reply.send(Err(NetError::Dial {
-                            addr: addr.to_string(),
+                            addr: shown,
                             reason: e.to_string(),
                         }));
                     }
@@ -312,10 +392,21 @@ impl EventLoop {
                 let _ = self.swarm.disconnect_peer_id(peer);
             }
             Command::Ban { peer, until } => {
-                tracing::warn!("banned {peer} for {:?}", until - Instant::now());
                 self.bans.insert(peer, until);
                 // Closes its connections now and denies new ones.
                 self.swarm.behaviour_mut().blocked.block_peer(peer);
+            }
+            Command::Admitted { peer } => {
+                let ips: Vec<_> = self
+                    .connections
+                    .get(&peer)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|(_, addr)| ip_of(addr))
+                    .collect();
+                for ip in ips {
+                    self.swarm.behaviour_mut().pending.add_known(ip);
+                }
             }
             Command::Info { reply } => {
                 let connected = self
@@ -328,6 +419,7 @@ impl EventLoop {
                     connected,
                 });
             }
+            Command::Shutdown { .. } => {}
         }
     }
 
@@ -339,9 +431,12 @@ impl EventLoop {
                     self.swarm.local_peer_id()
                 );
                 self.listen_addrs.push(address);
+                // An interface came up: peers lost may be reachable again.
+                let _ = self.events.send(Event::NetworkChanged);
             }
             SwarmEvent::ExpiredListenAddr { address, .. } => {
                 self.listen_addrs.retain(|a| a != &address);
+                let _ = self.events.send(Event::NetworkChanged);
             }
             SwarmEvent::ConnectionEstablished {
                 peer_id,
@@ -355,15 +450,16 @@ impl EventLoop {
                     .entry(peer_id)
                     .or_default()
                     .push((connection_id, addr.clone()));
-                if let Some((_, reply)) = self.pending_dials.remove(&connection_id) {
-                    let _ = reply.send(Ok(peer_id));
-                }
+                self.alive.insert(connection_id, (peer_id, Instant::now()));
                 if num_established.get() == 1 {
                     tracing::info!("connected to {peer_id} at {addr}");
-                    let _ = self.events.send(NetEvent::Connected {
+                    let _ = self.events.send(Event::Connected {
                         peer: peer_id,
                         addr,
                     });
+                }
+                if let Some((_, reply)) = self.pending_dials.remove(&connection_id) {
+                    let _ = reply.send(Ok(peer_id));
                 }
             }
             SwarmEvent::ConnectionClosed {
@@ -373,6 +469,7 @@ impl EventLoop {
                 cause,
                 ..
             } => {
+                self.alive.remove(&connection_id);
                 if let Some(conns) = self.connections.get_mut(&peer_id) {
                     conns.retain(|(id, _)| *id != connection_id);
                     if conns.is_empty() {
@@ -381,7 +478,7 @@ impl EventLoop {
                 }
                 if num_established == 0 {
                     tracing::info!("disconnected from {peer_id} ({cause:?})");
-                    let _ = self.events.send(NetEvent::Disconnected { peer: peer_id });
+                    let _ = self.events.send(Event::Disconnected { peer: peer_id });
                 }
             }
             SwarmEvent::OutgoingConnectionError {
@@ -391,30 +488,62 @@ impl EventLoop {
             } => {
                 if let Some((addr, reply)) = self.pending_dials.remove(&connection_id) {
                     let _ = reply.send(Err(NetError::Dial {
-                        addr: addr.to_string(),
+                        addr,
                         reason: error.to_string(),
                     }));
                 }
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
+                peer,
+                connection,
+                result,
+            })) => match result {
+                Ok(_) => {
+                    self.alive.insert(connection, (peer, Instant::now()));
+                }
+                // A peer that does not speak ping says nothing of the path: it is left to
+                // the idle timeout.
+                Err(ping::Failure::Unsupported) => {
+                    self.alive.remove(&connection);
+                }
+                Err(failure) => tracing::debug!("ping to {peer} failed: {failure}"),
+            },
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
+                let mut by_peer: HashMap<PeerId, Vec<Multiaddr>> = HashMap::new();
                 for (peer, addr) in found {
                     tracing::info!("discovered {peer} at {addr} on the local network");
-                    self.lan_peers.entry(peer).or_default().push(addr);
+                    by_peer.entry(peer).or_default().push(addr);
                 }
-                self.dial_lan_peers();
+                for (peer, addrs) in by_peer {
+                    let _ = self.events.send(Event::LanSeen { peer, addrs });
+                }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Expired(gone))) => {
                 for (peer, addr) in gone {
-                    if let Some(addrs) = self.lan_peers.get_mut(&peer) {
-                        addrs.retain(|a| *a != addr);
-                        if addrs.is_empty() {
-                            self.lan_peers.remove(&peer);
-                        }
-                    }
+                    let _ = self.events.send(Event::LanExpired { peer, addr });
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync_event(event),
             _ => {}
+        }
+    }
+
+    /// Closes connections whose peer has not answered a ping for [`DEAD_AFTER`].
+    fn close_dead_connections(&mut self) {
+        let now = Instant::now();
+        let dead: Vec<(ConnectionId, PeerId)> = self
+            .alive
+            .iter()
+            .filter(|(_, (_, at))| now.saturating_duration_since(*at) > DEAD_AFTER)
+            .map(|(id, (peer, _))| (*id, *peer))
+            .collect();
+        for (id, peer) in dead {
+            tracing::info!(
+                "closing a connection to {peer}: no answer to pings for {}s",
+                DEAD_AFTER.as_secs()
+            );
+            self.alive.remove(&id);
+            self.swarm.close_connection(id);
         }
     }
 
@@ -433,24 +562,10 @@ impl EventLoop {
         }
     }
 
-    fn dial_lan_peers(&mut self) {
-        for (peer, addrs) in &self.lan_peers {
-            if self.swarm.is_connected(peer) {
-                continue;
-            }
-            let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(*peer)
-                .addresses(addrs.clone())
-                .build();
-            if let Err(e) = self.swarm.dial(opts) {
-                tracing::debug!("dial {peer}: {e}");
-            }
-        }
-    }
-
     fn on_sync_event(&mut self, event: request_response::Event<Frame, Vec<u8>>) {
-        use request_response::{Event, Message};
+        use request_response::{Event as Rr, Message};
         match event {
-            Event::Message {
+            Rr::Message {
                 peer,
                 message:
                     Message::Request {
@@ -458,13 +573,13 @@ impl EventLoop {
                     },
                 ..
             } => {
-                let _ = self.events.send(NetEvent::Request {
+                let _ = self.events.send(Event::Request {
                     peer,
                     frame: request,
-                    channel,
+                    reply: channel,
                 });
             }
-            Event::Message {
+            Rr::Message {
                 message:
                     Message::Response {
                         request_id,
@@ -476,7 +591,7 @@ impl EventLoop {
                     let _ = reply.send(Ok(response));
                 }
             }
-            Event::OutboundFailure {
+            Rr::OutboundFailure {
                 peer,
                 request_id,
                 error,
@@ -489,10 +604,10 @@ impl EventLoop {
                     }));
                 }
             }
-            Event::InboundFailure { peer, error, .. } => {
+            Rr::InboundFailure { peer, error, .. } => {
                 tracing::debug!("inbound request from {peer} failed: {error}");
             }
-            Event::ResponseSent { .. } => {}
+            Rr::ResponseSent { .. } => {}
         }
     }
 }

@@ -8,7 +8,8 @@
 //!
 //! Conversation between two members A and B, after the Noise handshake:
 //! 1. `Hello` both ways: each proves it holds the community secret (see `membership`).
-//!    Nothing else is answered until the sender's proof checked out.
+//!    Nothing else is answered until the sender's proof checked out. A refused `Hello` is
+//!    answered `Denied`, saying why.
 //! 2. `Digest` both ways: every document's heads. Each side then *pulls* what it lacks:
 //!    `Want` for documents it has never seen (answered with compressed snapshots) and `Pull`
 //!    with its own heads for documents behind (answered with exactly the missing changes).
@@ -113,6 +114,13 @@ pub enum Response {
     /// Whether the responder's digest hashes the same.
     Summary {
         same: bool,
+    },
+    /// The answer to a `Hello` the responder refuses: why, for its person to read ("this
+    /// invitation was refused: expired"), and when it would consider the sender again if
+    /// the refusal may pass by itself (it has not heard of the sender's invitation yet).
+    Denied {
+        reason: String,
+        retry_after_secs: Option<u64>,
     },
 }
 

@@ -1,24 +1,42 @@
 //! A peer that speaks `/guild/sync/1` wrongly on purpose, to show that a daemon survives it
 //! and bans it while honest peers keep syncing. Used by `tests/e2e/hostile.rs`; also handy by
-//! hand:
+//! hand (`evil_peer --help`):
 //!
 //! ```sh
 //! evil_peer --target /ip4/127.0.0.1/tcp/4717/p2p/12D3Koo... [--ticket guild1...] \
-//!           [--attacks oversize,garbage,flood,announce,unknown,hold,stale]
+//!           [--attacks oversize,garbage,flood,announce,unknown,hold]
+//! evil_peer --target ... --attacks held-sockets --sockets 200 --seconds 20 --from 127.0.0.66
+//! evil_peer --target ... --attacks slow-handshake --from 127.0.0.66
 //! ```
 //!
-//! Every attack runs with a fresh identity (so one ban does not hide the next attack) and
-//! prints one JSON line: the attack, its peer id, what the daemon answered, whether the
-//! daemon closed the connection, and whether a redial was refused afterwards. With
-//! `--ticket` it acts as a malicious *member* (it proves membership first); without, as a
-//! stranger. It only dials the address it is given (the tests give 127.0.0.1).
+//! The attacks it has, and nothing else:
+//! - protocol level, each with a fresh libp2p identity (so one ban does not hide the next):
+//!   `oversize` (a frame length over the limit), `garbage` (frames that decode to nothing),
+//!   `flood` (cheap requests as fast as the connection allows), `announce` (a digest naming
+//!   more documents than any community holds), `unknown` (changes for documents that do not
+//!   exist, then junk sync messages), `hold` (many large requests at once, to make the daemon
+//!   hold memory). Each prints one JSON line: the attack, its peer id, what the daemon
+//!   answered, whether it closed the connection, and whether a redial was refused after.
+//!   With `--ticket` it acts as a malicious *member* (it proves membership first); without,
+//!   as a stranger.
+//! - socket level, below libp2p: `held-sockets` (idle TCP sockets held open and reopened when
+//!   closed, to take every slot for incoming handshakes) and `slow-handshake` (a Noise
+//!   handshake started and then trickled a byte at a time). They print what the daemon did.
+//!
+//! It only dials the loopback address it is given, and binds its sockets to a loopback
+//! address (`--from`) so the daemon sees the attacker as another machine.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
 use std::io;
 use std::time::Duration;
 
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use anyhow::{Context, Result, bail};
+use clap::Parser;
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt};
 use guild_daemon::net::limits;
 use guild_daemon::net::membership::{Membership, Ticket};
@@ -406,28 +424,45 @@ fn attack_requests(attack: &str, community: &str) -> Result<(Vec<Vec<u8>>, usize
     })
 }
 
+/// A peer that attacks a Guild daemon on loopback on purpose (see the module docs).
+#[derive(Parser)]
+#[command(name = "evil_peer")]
+struct Args {
+    /// The daemon: /ip4/127.0.0.1/tcp/PORT/p2p/PEER_ID (loopback only).
+    #[arg(long)]
+    target: Multiaddr,
+    /// Attack as a malicious member holding this ticket (else as a stranger).
+    #[arg(long)]
+    ticket: Option<String>,
+    /// Comma-separated: oversize, garbage, flood, announce, unknown, hold (protocol level);
+    /// held-sockets, slow-handshake (socket level).
+    #[arg(long, default_value = "oversize,garbage,flood,announce,unknown")]
+    attacks: String,
+    /// The loopback address the socket-level attacks come from.
+    #[arg(long, default_value = "127.0.0.66")]
+    from: Ipv4Addr,
+    /// held-sockets: how many idle sockets to hold open.
+    #[arg(long, default_value_t = 200)]
+    sockets: usize,
+    /// held-sockets: for how long, in seconds.
+    #[arg(long, default_value_t = 20)]
+    seconds: u64,
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
-    let mut target = None;
-    let mut ticket = None;
-    let mut attacks = "oversize,garbage,flood,announce,unknown".to_owned();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--target" => target = args.next(),
-            "--ticket" => ticket = args.next(),
-            "--attacks" => attacks = args.next().context("--attacks needs a list")?,
-            other => bail!("unknown argument {other:?}"),
-        }
-    }
-    let target: Multiaddr = target.context("--target is required")?.parse()?;
+    let args = Args::parse();
+    let target = args.target;
     if !target
         .iter()
         .any(|p| matches!(p, Protocol::Ip4(ip) if ip.is_loopback()))
     {
         bail!("evil_peer only attacks daemons on 127.0.0.0/8");
     }
-    let membership = match ticket {
+    if !args.from.is_loopback() {
+        bail!("--from must be a loopback address (127.0.0.0/8)");
+    }
+    let membership = match args.ticket {
         Some(t) => {
             let t = Ticket::decode(&t)?;
             // A malicious member: it holds the ticket, so it is admitted like a newcomer.
@@ -439,12 +474,146 @@ async fn main() -> Result<()> {
         .as_ref()
         .map(|m| m.community.clone())
         .unwrap_or_default();
-    for attack in attacks.split(',').filter(|a| !a.is_empty()) {
-        let (requests, window) = attack_requests(attack, &community)?;
-        let mut evil = Evil::connect(&target, membership.clone()).await?;
-        evil.prove_membership().await;
-        evil.pump(requests, window).await;
-        println!("{}", evil.verdict(attack).await);
+    for attack in args.attacks.split(',').filter(|a| !a.is_empty()) {
+        let verdict = match attack {
+            "held-sockets" => {
+                held_sockets(
+                    socket_of(&target)?,
+                    args.from,
+                    args.sockets,
+                    Duration::from_secs(args.seconds),
+                )
+                .await
+            }
+            "slow-handshake" => slow_handshake(socket_of(&target)?, args.from).await?,
+            _ => {
+                let (requests, window) = attack_requests(attack, &community)?;
+                let mut evil = Evil::connect(&target, membership.clone()).await?;
+                evil.prove_membership().await;
+                evil.pump(requests, window).await;
+                evil.verdict(attack).await
+            }
+        };
+        println!("{verdict}");
     }
     Ok(())
+}
+
+/// The TCP address of a multiaddr.
+fn socket_of(addr: &Multiaddr) -> Result<SocketAddr> {
+    let mut ip = None;
+    let mut port = None;
+    for p in addr.iter() {
+        match p {
+            Protocol::Ip4(a) => ip = Some(a),
+            Protocol::Tcp(p) => port = Some(p),
+            _ => {}
+        }
+    }
+    Ok(SocketAddr::from((
+        ip.context("the target needs /ip4")?,
+        port.context("the target needs /tcp")?,
+    )))
+}
+
+/// A TCP connection to `target` from `from` (any port).
+async fn connect_from(
+    from: Ipv4Addr,
+    target: SocketAddr,
+) -> std::io::Result<tokio::net::TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::from((from, 0)))?;
+    socket.connect(target).await
+}
+
+/// Holds `sockets` idle TCP connections open for `duration`, reopening each as soon as the
+/// daemon closes it: every one a handshake slot taken for as long as the daemon allows.
+async fn held_sockets(
+    target: SocketAddr,
+    from: Ipv4Addr,
+    sockets: usize,
+    duration: Duration,
+) -> serde_json::Value {
+    use tokio::io::AsyncReadExt as _;
+    let deadline = tokio::time::Instant::now() + duration;
+    let opened = Arc::new(AtomicU64::new(0));
+    let closed = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..sockets {
+        let (opened, closed) = (opened.clone(), closed.clone());
+        tasks.push(tokio::spawn(async move {
+            while tokio::time::Instant::now() < deadline {
+                let Ok(mut stream) = connect_from(from, target).await else {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                };
+                opened.fetch_add(1, Ordering::Relaxed);
+                let mut buf = [0u8; 256];
+                // Say nothing; read until the daemon hangs up (or the attack ends).
+                loop {
+                    match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+                        Ok(Ok(0)) | Ok(Err(_)) => {
+                            closed.fetch_add(1, Ordering::Relaxed);
+                            break;
+                        }
+                        Ok(Ok(_)) => {}
+                        Err(_) => return,
+                    }
+                }
+                // Reopen at once, as an attacker would (a breath, so the loop cannot spin).
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }));
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+    json!({
+        "attack": "held-sockets",
+        "sockets": sockets,
+        "seconds": duration.as_secs(),
+        "connections_opened": opened.load(Ordering::Relaxed),
+        "closed_by_daemon": closed.load(Ordering::Relaxed),
+    })
+}
+
+/// Opens a connection, agrees on Noise, then sends its first handshake message a byte at a
+/// time, slowly: the daemon must give up on it within its handshake timeout.
+async fn slow_handshake(target: SocketAddr, from: Ipv4Addr) -> Result<serde_json::Value> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = connect_from(from, target).await?;
+    let started = std::time::Instant::now();
+    // multistream-select: a varint length, then the line.
+    let mut hello = Vec::new();
+    for line in ["/multistream/1.0.0\n", "/noise\n"] {
+        hello.push(line.len() as u8);
+        hello.extend_from_slice(line.as_bytes());
+    }
+    stream.write_all(&hello).await?;
+    // A Noise message of 32 bytes, announced, then trickled.
+    let message: Vec<u8> = [0u8, 32].into_iter().chain([0x42; 32]).collect();
+    let (mut reader, mut writer) = stream.into_split();
+    let trickle = tokio::spawn(async move {
+        for byte in message {
+            if writer.write_all(&[byte]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        // Then nothing, for as long as the daemon keeps the connection.
+        std::future::pending::<()>().await;
+    });
+    let mut buf = [0u8; 256];
+    let closed_after = loop {
+        match tokio::time::timeout(Duration::from_secs(30), reader.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break Some(started.elapsed()),
+            Ok(Ok(_)) => {}
+            Err(_) => break None,
+        }
+    };
+    trickle.abort();
+    Ok(json!({
+        "attack": "slow-handshake",
+        "closed_after_ms": closed_after.map(|d| d.as_millis() as u64),
+    }))
 }

@@ -35,10 +35,10 @@ struct PeerDocs {
 async fn gather(state: &AppState) -> Result<PeerDocs, ApiError> {
     let peers = api::peers(State(state.clone())).await?.0;
     let labels = doc_labels(state).await?;
-    let engine = &state.network.engine;
-    let ours = engine.our_heads().await;
-    let docs = engine
-        .report()
+    let report = state.node.report().await;
+    let ours = &report.ours;
+    let docs = report
+        .peers
         .into_iter()
         .filter(|r| r.member)
         .map(|r| {
@@ -61,7 +61,7 @@ async fn gather(state: &AppState) -> Result<PeerDocs, ApiError> {
     Ok(PeerDocs {
         peers,
         docs,
-        me: state.network.net.local_peer_id.to_string(),
+        me: state.node.peer_id().to_string(),
         listening: api::listen_addrs(state)
             .await
             .iter()
