@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use crdt_model::api::{MemberSaved, NewStarter};
+use crdt_model::api::{MemberRef, MemberSaved, NewStarter};
 use crdt_model::member::{Member, Profile};
 
 use crate::client::Client;
@@ -188,6 +188,13 @@ pub fn run(client: &Client, cmd: MembersCmd, json: bool) -> Result<()> {
         MembersCmd::Remove { member } => {
             let found: Member = client.get(&member_path(&member))?;
             client.delete(&member_path(&found.id))?;
+            if json {
+                let removed = MemberRef {
+                    id: found.id,
+                    name: found.name,
+                };
+                return output::json(&serde_json::json!({ "removed": removed }));
+            }
             say!("Removed {} ({})", found.name, found.id);
             Ok(())
         }

@@ -190,6 +190,9 @@ pub fn peers(client: &Client, cmd: Option<PeersCmd>, json: bool) -> Result<()> {
                     addr: multiaddr.clone(),
                 },
             )?;
+            if json {
+                return output::json(&serde_json::json!({ "added": multiaddr }));
+            }
             say!("Added {multiaddr}; guildd keeps it connected");
             Ok(())
         }
@@ -200,6 +203,9 @@ pub fn peers(client: &Client, cmd: Option<PeersCmd>, json: bool) -> Result<()> {
                     addr: multiaddr.clone(),
                 },
             )?;
+            if json {
+                return output::json(&serde_json::json!({ "removed": multiaddr }));
+            }
             say!("Removed {multiaddr}");
             Ok(())
         }

@@ -245,6 +245,17 @@ fn guild_with_no_daemon_says_how_to_start_it_and_errors_are_json_when_asked() {
             .contains("nobody")
     );
 
+    // Every command answers in JSON when asked, the ones that only confirm too.
+    daemon.guild(&["members", "add", "Bo"]);
+    let removed = daemon.guild_json(&["members", "remove", "Bo"]);
+    assert_eq!(removed["removed"]["name"], "Bo", "{removed}");
+    let addr = "/ip4/127.0.0.1/tcp/9/p2p/12D3KooWHN3mbHm67dcgYswgfXXthQYpXeiSu4kvQRmJ34fw1N8Q";
+    assert_eq!(daemon.guild_json(&["peers", "add", addr])["added"], addr);
+    assert_eq!(
+        daemon.guild_json(&["peers", "remove", addr])["removed"],
+        addr
+    );
+
     // Killed, it leaves its address behind: the CLI still says how to start it.
     let mut daemon = daemon;
     daemon.kill();

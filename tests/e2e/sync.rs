@@ -20,6 +20,10 @@ fn community(n: usize) -> (Vec<TempDir>, Vec<Daemon>) {
         daemon.guild(&["join", ticket.trim(), "--name", &format!("Member {i}")]);
         daemons.push(daemon);
     }
+    // A newcomer's member document reaches the founder moments after the join returns.
+    wait_until("the founder to know every member", CONVERGE, || {
+        member_names(&daemons[0]).len() == n
+    });
     (dirs, daemons)
 }
 
