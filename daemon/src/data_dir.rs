@@ -86,11 +86,24 @@ pub const PID_FILE: &str = "guildd.pid";
 /// Refuses a data directory that has an identity but no store: the store was deleted or
 /// lost, and starting would silently make a fresh node with the same peer id. With `fresh`
 /// (the user means to start over) the old identity is set aside, so the new node has a new
-/// peer id that no peer mistakes for the old one.
+/// peer id that no peer mistakes for the old one. Refuses a store without its identity too
+/// (a new peer id would appear silently); `fresh` accepts the new identity.
 pub fn check_store(dir: &Path, fresh: bool) -> Result<()> {
     let key = dir.join(crate::net::identity::KEY_FILE);
     let store = dir.join(STORE_FILE);
     let has_store = fs::metadata(&store).is_ok_and(|m| m.len() > 0);
+    if has_store && !key.exists() {
+        // The reverse loss: a new key would make this laptop a new device under the old
+        // membership, silently. With `fresh` the user accepts a new identity.
+        if !fresh {
+            anyhow::bail!(
+                "{} has a store but no identity ({} is missing): restore it from a backup, or run `guildd run --fresh` to go on with a new peer id",
+                dir.display(),
+                crate::net::identity::KEY_FILE
+            );
+        }
+        return Ok(());
+    }
     if has_store || !key.exists() {
         return Ok(());
     }

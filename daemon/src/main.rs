@@ -261,6 +261,8 @@ fn start(cmd: &RunCmd) -> Result<()> {
             .arg("--data-dir")
             .arg(&dir)
             .args(args.options())
+            // Checked above; the child must accept what the user accepted (a new identity).
+            .args(cmd.fresh.then_some("--fresh"))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use crdt_model::api::{InviteInfo, MemberRef};
-use crdt_model::community::{Community, Invitation};
+use crdt_model::community::{Community, Invitation, LogEntry};
 use crdt_model::member::Member;
 use crdt_model::relationships::Relationships;
 use crdt_model::{DocKind, GuildDoc, ModelError};
@@ -439,8 +439,9 @@ impl Node {
         let community_id = self.community_id()?;
         let me = self.me()?;
         let community = self.community().await?;
-        let steward = self.is_steward(&community, &me).await;
         let now = crate::clock::now();
+        // Stewards as the model says (council leads; the founder before the first term).
+        let steward = community.is_steward(&me, now.date());
         let hashes: Vec<String> = match (id.map(str::trim), all) {
             (Some(_), true) => {
                 return Err(NodeError::BadInput(
@@ -504,16 +505,31 @@ impl Node {
         }
         let when = crdt_model::when::format(now);
         let mut tx = self.repo.begin(&[&community_id]).await;
+        let ids: Vec<String> = hashes.iter().map(|h| short_id(h)).collect();
         Community::update(tx.doc(&community_id)?, |c| {
             for hash in &hashes {
                 if let Some(inv) = c.invites.get_mut(hash) {
                     inv.revoke(&when);
                 }
             }
+            // Revoking is a steward's act (or an issuer's): it goes in the change log.
+            c.record(
+                &crate::api::state::new_id(),
+                LogEntry {
+                    at: when.clone(),
+                    by: me.clone(),
+                    action: "invitation.revoked".into(),
+                    subject: ids.join(","),
+                    summary: match ids.as_slice() {
+                        [one] => format!("revoked invitation {one}"),
+                        many => format!("revoked {} invitations", many.len()),
+                    },
+                },
+            );
             Ok(())
         })?;
         tx.commit().await?;
-        Ok(hashes.iter().map(|h| short_id(h)).collect())
+        Ok(ids)
     }
 
     async fn community(&self) -> Result<Arc<Community>, NodeError> {
@@ -533,38 +549,6 @@ impl Node {
             }
         }
         members
-    }
-
-    /// Stewards: council leads of a current term; before the first term, the founder (the
-    /// member who joined first).
-    async fn is_steward(&self, community: &Community, me: &str) -> bool {
-        let today = crate::clock::now().date();
-        let started = |t: &&crdt_model::council::Term| {
-            crdt_model::when::date_of(&t.start).is_some_and(|d| d <= today)
-        };
-        let current: Vec<_> = community
-            .council
-            .values()
-            .filter(|t| t.is_current(today))
-            .collect();
-        if !current.is_empty() {
-            return current.iter().any(|t| t.leads.contains_key(me));
-        }
-        if community.council.values().filter(started).count() > 0 {
-            // Between terms: the leads of the latest one.
-            return community
-                .council
-                .values()
-                .filter(started)
-                .max_by(|a, b| a.start.cmp(&b.start))
-                .is_some_and(|t| t.leads.contains_key(me));
-        }
-        let members = self.members(community).await;
-        members
-            .iter()
-            .filter(|m| !m.removed)
-            .min_by(|a, b| a.joined.cmp(&b.joined).then_with(|| a.id.cmp(&b.id)))
-            .is_some_and(|founder| founder.id == me)
     }
 
     // ----- peers -----

@@ -129,6 +129,19 @@ fn invitations_can_be_revoked_one_by_one_or_all_at_once() {
     assert_eq!(revoked["revoked"].as_array().unwrap().len(), 1);
     let (why, _) = refused_join(&second);
     assert!(why.contains("revoked"), "{why}");
+    // Both revocations are in the change log, with who did it.
+    let log = ada.guild_json(&["log"]);
+    let revocations: Vec<&Value> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "invitation.revoked")
+        .collect();
+    assert_eq!(revocations.len(), 2, "{log}");
+    assert!(
+        revocations.iter().all(|e| e["by"]["name"] == "Ada"),
+        "{log}"
+    );
     // Bad input is refused with one clear line.
     for (args, expect) in [
         (&["invite", "--uses", "0"][..], "--uses"),

@@ -295,3 +295,39 @@ fn an_identity_without_its_store_refuses_to_start_until_told_to_start_over() {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
 }
+
+// The reverse of issue 16.4: with identity.key gone but the store kept, the daemon started
+// with a new peer id and said nothing.
+#[test]
+fn a_store_without_its_identity_refuses_to_start_until_told_to_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = Daemon::start(dir.path());
+    daemon.guild(&["init", "--community", "Keyless", "--name", "Ada"]);
+    let old_peer = daemon.guild_json(&["status"])["peer_id"].clone();
+    daemon.kill();
+    std::fs::remove_file(dir.path().join("identity.key")).unwrap();
+
+    let line = start_fails(dir.path());
+    assert!(line.contains("has a store but no identity"), "{line}");
+    assert!(line.contains("guildd run --fresh"), "{line}");
+    assert!(!dir.path().join("identity.key").exists());
+
+    // Going on on purpose: the same community and member, a new peer id.
+    let out = Command::new(bin("guildd"))
+        .args(["start", "--fresh", "--no-mdns", "--data-dir"])
+        .arg(dir.path())
+        .arg("--listen")
+        .arg(format!("/ip4/127.0.0.1/tcp/{}", free_port()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let status = daemon.guild_json(&["status"]);
+    assert_eq!(status["me"]["name"], "Ada", "{status}");
+    assert_ne!(status["peer_id"], old_peer);
+    let out = Command::new(bin("guildd"))
+        .args(["stop", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+}
