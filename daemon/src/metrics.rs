@@ -3,10 +3,10 @@
 //! Two kinds of figures:
 //! - counted as things happen, in one process-wide set of counters (a process runs one
 //!   daemon): API requests by route and status, store commit latency, document changes by
-//!   origin, and the sync engine's messages, strikes and bans (the engine reports these
-//!   through [`sync_message`], [`strike`] and [`ban`]);
+//!   origin;
 //! - read at scrape time from what the daemon already knows: documents held, connected
-//!   peers by connection kind, sync bytes in and out.
+//!   peers by connection kind, and the sync engine's own totals (messages and bytes in and
+//!   out, strikes, bans), which its pure core keeps.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -19,6 +19,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::net::core::PeerReport;
+use crate::net::core::peers::Traffic;
 use crate::repo::Repo;
 
 /// The content type of [`render`]'s output.
@@ -80,10 +81,6 @@ struct Counters {
     api_requests: Family<RequestLabels, Counter>,
     store_commits: Family<OutcomeLabels, Histogram>,
     changes: Family<OriginLabels, Counter>,
-    sync_messages: Family<DirectionLabels, Counter>,
-    sync_bytes: Family<DirectionLabels, Counter>,
-    strikes: Counter,
-    bans: Counter,
 }
 
 fn counters() -> &'static Counters {
@@ -95,10 +92,6 @@ fn counters() -> &'static Counters {
             Histogram::new(exponential_buckets(0.0001, 2.0, 17))
         }),
         changes: Family::default(),
-        sync_messages: Family::default(),
-        sync_bytes: Family::default(),
-        strikes: Counter::default(),
-        bans: Counter::default(),
     })
 }
 
@@ -120,25 +113,6 @@ pub fn store_commit(took: Duration, ok: bool) {
         .store_commits
         .get_or_create(&OutcomeLabels { ok })
         .observe(took.as_secs_f64());
-}
-
-/// A sync message of `bytes` sent to or received from a peer (called by the sync engine).
-pub fn sync_message(direction: Direction, bytes: usize) {
-    let c = counters();
-    c.sync_messages.get_or_create(&direction.into()).inc();
-    c.sync_bytes
-        .get_or_create(&direction.into())
-        .inc_by(u64::try_from(bytes).unwrap_or(u64::MAX));
-}
-
-/// A peer misbehaved (called by the sync engine).
-pub fn strike() {
-    counters().strikes.inc();
-}
-
-/// A peer was banned (called by the sync engine).
-pub fn ban() {
-    counters().bans.inc();
 }
 
 /// Counts the document changes that become durable, by origin, for as long as `repo` lives.
@@ -166,6 +140,9 @@ pub fn watch_changes(repo: &Arc<Repo>) {
 pub struct Snapshot {
     pub documents: usize,
     pub peers: Vec<PeerReport>,
+    pub traffic: Traffic,
+    pub strikes: u64,
+    pub bans: u64,
 }
 
 /// Every metric, in the OpenMetrics text format.
@@ -188,23 +165,35 @@ pub fn render(now: &Snapshot) -> String {
     }
     registry.register("peers", "Connected peers by connection kind", peers);
 
+    let by_direction = |inward: u64, outward: u64| {
+        let family = Family::<DirectionLabels, Counter>::default();
+        family.get_or_create(&Direction::In.into()).inc_by(inward);
+        family.get_or_create(&Direction::Out.into()).inc_by(outward);
+        family
+    };
+    let t = &now.traffic;
     registry.register_with_unit(
         "sync",
         "Sync traffic with peers (frames in and out)",
         Unit::Bytes,
-        c.sync_bytes.clone(),
+        by_direction(t.bytes_in, t.bytes_out),
     );
     registry.register(
         "sync_messages",
         "Sync messages sent to and received from peers",
-        c.sync_messages.clone(),
+        by_direction(t.messages_in, t.messages_out),
     );
+    let counter = |n: u64| {
+        let c = Counter::<u64>::default();
+        c.inc_by(n);
+        c
+    };
     registry.register(
         "peer_strikes",
         "Misbehaviours counted against peers",
-        c.strikes.clone(),
+        counter(now.strikes),
     );
-    registry.register("peer_bans", "Peers banned", c.bans.clone());
+    registry.register("peer_bans", "Peers banned", counter(now.bans));
     registry.register(
         "changes",
         "Document changes made durable, by origin",
@@ -252,23 +241,25 @@ mod tests {
     fn renders_every_family_in_the_text_format() {
         api_request("GET", "/api/status", 200);
         store_commit(Duration::from_millis(3), true);
-        sync_message(Direction::In, 10);
-        sync_message(Direction::Out, 20);
         let text = render(&Snapshot {
             documents: 7,
             peers: Vec::new(),
+            traffic: Traffic {
+                bytes_in: 10,
+                bytes_out: 20,
+                messages_in: 1,
+                messages_out: 2,
+            },
+            strikes: 3,
+            bans: 1,
         });
-        // The counters are the process's: other tests' engines may have added to them.
-        let counted = |series: &str| -> u64 {
-            let line = text.lines().find(|l| l.starts_with(series));
-            line.and_then(|l| l.rsplit(' ').next()?.parse().ok())
-                .unwrap_or_else(|| panic!("{series} missing from:\n{text}"))
-        };
-        assert!(counted("guild_sync_bytes_total{direction=\"in\"}") >= 10);
-        assert!(counted("guild_sync_bytes_total{direction=\"out\"}") >= 20);
-        assert!(counted("guild_sync_messages_total{direction=\"out\"}") >= 1);
         for line in [
             "guild_documents 7",
+            "guild_sync_bytes_total{direction=\"in\"} 10",
+            "guild_sync_bytes_total{direction=\"out\"} 20",
+            "guild_sync_messages_total{direction=\"out\"} 2",
+            "guild_peer_strikes_total 3",
+            "guild_peer_bans_total 1",
             "# TYPE guild_store_commit_seconds histogram",
             "# TYPE guild_peer_bans counter",
         ] {

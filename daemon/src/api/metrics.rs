@@ -19,9 +19,13 @@ use crate::metrics::{self, Snapshot};
     )
 )]
 pub async fn scrape(State(state): State<AppState>) -> Response {
+    let report = state.node.report().await;
     let text = metrics::render(&Snapshot {
         documents: state.repo.ids().len(),
-        peers: state.node.report().await.peers,
+        peers: report.peers,
+        traffic: report.traffic,
+        strikes: report.strikes,
+        bans: report.bans,
     });
     ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response()
 }

@@ -14,6 +14,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::capture;
+use super::core::peers::Traffic;
 use super::core::{At, Changed, Core, Effect, Heads, InId, Input, PeerReport};
 use super::docwork::{self, RepoDocs, SyncStates};
 use super::membership::Membership;
@@ -28,6 +29,11 @@ pub struct EngineReport {
     pub kept: Vec<String>,
     /// Our heads of every community document.
     pub ours: BTreeMap<String, Heads>,
+    /// Sync traffic with all peers since start.
+    pub traffic: Traffic,
+    /// Strikes and bans counted since start.
+    pub strikes: u64,
+    pub bans: u64,
 }
 
 enum Command {
@@ -161,10 +167,14 @@ impl<T: Transport> Shell<T> {
                 command = commands.recv() => match command {
                     Some(Command::Input(input)) => *input,
                     Some(Command::Report(reply)) => {
+                        let (strikes, bans) = self.core.punishments();
                         let _ = reply.send(EngineReport {
                             peers: self.core.report(),
                             kept: self.core.kept(),
                             ours: self.core.our_heads(),
+                            traffic: self.core.traffic(),
+                            strikes,
+                            bans,
                         });
                         continue;
                     }

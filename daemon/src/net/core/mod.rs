@@ -397,6 +397,11 @@ impl Core {
         (self.peers.strikes_total, self.peers.bans_total)
     }
 
+    /// Sync traffic with all peers since start.
+    pub fn traffic(&self) -> peers::Traffic {
+        self.peers.traffic
+    }
+
     /// True while no request, document work or session is under way.
     pub fn idle(&self) -> bool {
         self.calls.is_empty()

@@ -19,7 +19,6 @@ use automerge::ChangeHash;
 use libp2p::PeerId;
 use time::OffsetDateTime;
 
-use crate::metrics::{self, Direction};
 use crate::net::limits::{self, Rate, RateLimit};
 
 /// Strikes in quick succession that ban a peer.
@@ -149,6 +148,17 @@ pub struct PeerBook {
     /// Every strike and ban counted, for the simulator's "no honest peer punished" check.
     pub strikes_total: u64,
     pub bans_total: u64,
+    /// Every sync message counted, for `/metrics`.
+    pub traffic: Traffic,
+}
+
+/// Sync traffic with all peers since start.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Traffic {
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub messages_in: u64,
+    pub messages_out: u64,
 }
 
 impl PeerBook {
@@ -248,7 +258,8 @@ impl PeerBook {
         let state = self.peers.entry(peer).or_insert_with(|| Peer::new(now));
         state.bytes_received += bytes as u64;
         state.messages_received += 1;
-        metrics::sync_message(Direction::In, bytes);
+        self.traffic.bytes_in += bytes as u64;
+        self.traffic.messages_in += 1;
         if state.banned(now).is_some() {
             return Admit::Banned;
         }
@@ -298,7 +309,6 @@ impl PeerBook {
             return None;
         }
         self.strikes_total += 1;
-        metrics::strike();
         let state = self.entry(peer, now);
         let forgiven = state.strikes_at.map_or(0.0, |at| {
             now.saturating_duration_since(at).as_secs_f64() / STRIKE_DECAY.as_secs_f64()
@@ -311,7 +321,6 @@ impl PeerBook {
             state.banned_until = Some(until);
             state.member = false;
             self.bans_total += 1;
-            metrics::ban();
             return Some(until);
         }
         None
@@ -376,7 +385,8 @@ impl PeerBook {
     }
 
     pub fn count_sent(&mut self, peer: &PeerId, bytes: usize) {
-        metrics::sync_message(Direction::Out, bytes);
+        self.traffic.bytes_out += bytes as u64;
+        self.traffic.messages_out += 1;
         if let Some(state) = self.peers.get_mut(peer) {
             state.bytes_sent += bytes as u64;
             state.messages_sent += 1;
