@@ -29,7 +29,7 @@ pub fn log(client: &Client, json: bool) -> Result<()> {
 }
 
 /// "2026-11-25T10:04:31Z" -> "2026-11-25 10:04 UTC".
-fn when(at: &str) -> String {
+pub(crate) fn when(at: &str) -> String {
     match (at.get(..10), at.get(11..16)) {
         (Some(day), Some(time)) if at.ends_with('Z') => format!("{day} {time} UTC"),
         (Some(day), Some(time)) => format!("{day} {time}"),

@@ -143,7 +143,7 @@ pub fn invite(client: &Client, cmd: Option<InviteCmd>, new: NewInvite, json: boo
                     i.id.clone(),
                     i.by.name.clone(),
                     format!("{}/{}", i.used, i.uses),
-                    i.expires.clone(),
+                    crate::changes::when(&i.expires),
                     i.state.clone(),
                 ]
             });
