@@ -8,6 +8,8 @@
 mod capture;
 pub mod core;
 pub mod docwork;
+pub mod gate;
+pub mod hubs;
 pub mod identity;
 pub mod inbound;
 pub mod limits;

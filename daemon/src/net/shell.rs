@@ -247,7 +247,11 @@ impl<T: Transport> Shell<T> {
                 drop(frame);
                 input
             }
-            Event::LanSeen { peer, addrs } => Input::LanSeen { peer, addrs },
+            // A member a hub's rendezvous point named is dialled like one seen on the LAN
+            // (while it is reported; the membership hello decides, as for any peer).
+            Event::LanSeen { peer, addrs } | Event::Discovered { peer, addrs } => {
+                Input::LanSeen { peer, addrs }
+            }
             Event::LanExpired { peer, addr } => Input::LanExpired { peer, addr },
             Event::NetworkChanged => Input::NetworkChanged,
         })
@@ -306,6 +310,8 @@ impl<T: Transport> Shell<T> {
                 Effect::RefusedBy { peer, reason } => {
                     let _ = self.refusals.send((peer, reason));
                 }
+                Effect::Members(members) => self.transport.members(members),
+                Effect::Hubs { namespace, hubs } => self.transport.hubs(namespace, hubs),
             }
         }
     }

@@ -38,8 +38,10 @@ pub const LAN_MEMORY: Duration = Duration::from_secs(60 * 60);
 pub enum TargetKey {
     /// An address from `guild peers add` or a ticket, kept until removed.
     Kept(String),
-    /// A peer mDNS reported on the local network.
+    /// A peer mDNS reported on the local network, or a hub's rendezvous point named.
     Lan(PeerId),
+    /// A hub the community document lists (`guild hubs add`), kept while it is listed.
+    Hub(String),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -135,9 +137,34 @@ impl Dialer {
             .keys()
             .filter_map(|k| match k {
                 TargetKey::Kept(a) => Some(a.clone()),
-                TargetKey::Lan(_) => None,
+                TargetKey::Lan(_) | TargetKey::Hub(_) => None,
             })
             .collect()
+    }
+
+    /// The community's hubs are `hubs` (addresses ending with their peer ids): dial the new
+    /// ones at once, stop dialling those no longer listed. `me` is left out (a hub does not
+    /// dial itself).
+    pub fn set_hubs(&mut self, hubs: &[Multiaddr], me: PeerId, now: Instant) {
+        self.stale = true;
+        let wanted: BTreeMap<TargetKey, &Multiaddr> = hubs
+            .iter()
+            .filter(|a| peer_of(a) != Some(me))
+            .map(|a| (TargetKey::Hub(a.to_string()), a))
+            .collect();
+        self.targets
+            .retain(|key, _| !matches!(key, TargetKey::Hub(_)) || wanted.contains_key(key));
+        for (key, addr) in wanted {
+            self.targets.entry(key).or_insert_with(|| Target {
+                addrs: vec![addr.clone()],
+                peer: peer_of(addr),
+                state: State::Waiting { at: now },
+                attempts: 0,
+                refused: false,
+                admitted: None,
+                lan_gone: None,
+            });
+        }
     }
 
     /// mDNS reports `peer` at `addrs`: dial it if it is not connected and not refusing us.
@@ -323,7 +350,7 @@ impl Dialer {
 
     fn due_now(&mut self, now: Instant, connected: impl Fn(&PeerId) -> bool) -> Vec<Dial> {
         self.targets.retain(|key, target| match key {
-            TargetKey::Kept(_) => true,
+            TargetKey::Kept(_) | TargetKey::Hub(_) => true,
             TargetKey::Lan(_) => target
                 .lan_gone
                 .is_none_or(|gone| now.saturating_duration_since(gone) < LAN_MEMORY),

@@ -253,6 +253,7 @@ fn unknown_documents_are_refused_never_punished() {
     let effects = h.handle(Input::Done(Done::Access {
         listed: [("not-indexed-yet-1".to_owned(), DocKind::Session)].into(),
         roster: None,
+        hubs: Vec::new(),
     }));
     assert!(
         sent(&effects).iter().any(|(p, _, r)| *p == peer
