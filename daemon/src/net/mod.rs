@@ -72,6 +72,12 @@ impl Network {
         self.engine.report().await
     }
 
+    /// The swarm as it stands: listeners, connections and how each peer is reached,
+    /// reachability, hubs and reservations.
+    pub async fn info(&self) -> swarm::NetInfo {
+        self.net.info().await.unwrap_or_default()
+    }
+
     /// Where the swarm listens (actual addresses, ports resolved).
     pub async fn listen_addrs(&self) -> Vec<Multiaddr> {
         self.net

@@ -30,6 +30,15 @@ pub struct EngineReport {
     pub ours: BTreeMap<String, Heads>,
 }
 
+/// A peer refused us.
+#[derive(Clone, Debug)]
+pub struct Refusal {
+    pub peer: PeerId,
+    pub reason: String,
+    /// It may pass by itself: the peer has not heard of us (or of our invitation) yet.
+    pub temporary: bool,
+}
+
 enum Command {
     Input(Box<Input>),
     Report(oneshot::Sender<EngineReport>),
@@ -40,7 +49,7 @@ enum Command {
 #[derive(Clone)]
 pub struct Engine {
     commands: mpsc::UnboundedSender<Command>,
-    refusals: broadcast::Sender<(PeerId, String)>,
+    refusals: broadcast::Sender<Refusal>,
     pub local_peer_id: PeerId,
 }
 
@@ -72,8 +81,8 @@ impl Engine {
         wait.await.unwrap_or_default()
     }
 
-    /// Refusals by peers, as they happen: (peer, why).
-    pub fn refusals(&self) -> broadcast::Receiver<(PeerId, String)> {
+    /// Refusals by peers, as they happen.
+    pub fn refusals(&self) -> broadcast::Receiver<Refusal> {
         self.refusals.subscribe()
     }
 
@@ -136,7 +145,7 @@ struct Shell<T: Transport> {
     next_in: InId,
     /// Requests, dials and document work under way (aborted at shutdown).
     tasks: JoinSet<Option<Input>>,
-    refusals: broadcast::Sender<(PeerId, String)>,
+    refusals: broadcast::Sender<Refusal>,
 }
 
 impl<T: Transport> Shell<T> {
@@ -307,8 +316,16 @@ impl<T: Transport> Shell<T> {
                 Effect::Ban { peer, until } => self.transport.ban(peer, until),
                 Effect::Forget { peer } => self.states.forget(&peer),
                 Effect::Admitted { peer } => self.transport.admitted(peer),
-                Effect::RefusedBy { peer, reason } => {
-                    let _ = self.refusals.send((peer, reason));
+                Effect::RefusedBy {
+                    peer,
+                    reason,
+                    temporary,
+                } => {
+                    let _ = self.refusals.send(Refusal {
+                        peer,
+                        reason,
+                        temporary,
+                    });
                 }
                 Effect::Members(members) => self.transport.members(members),
                 Effect::Hubs { namespace, hubs } => self.transport.hubs(namespace, hubs),

@@ -160,7 +160,12 @@ pub enum Effect {
     /// We admitted the peer: its address may be given room among pending connections.
     Admitted { peer: PeerId },
     /// The peer refused us, and why (a join waiting on its inviter stops waiting).
-    RefusedBy { peer: PeerId, reason: String },
+    /// `temporary`: the refusal may pass by itself (the peer has not heard of us yet).
+    RefusedBy {
+        peer: PeerId,
+        reason: String,
+        temporary: bool,
+    },
     /// The devices of current members changed (a hub serves them and nobody else).
     Members(HashSet<PeerId>),
     /// The community's hubs changed: meet members there, under this rendezvous namespace.
