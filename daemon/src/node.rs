@@ -654,11 +654,9 @@ pub fn new_device() -> Device {
 }
 
 /// The `/p2p/<peer id>` part of an address, if any.
+/// The peer an address reaches: its last `/p2p/` (a relayed address names the relay first).
 fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
-    addr.iter().find_map(|p| match p {
-        Protocol::P2p(peer) => Some(peer),
-        _ => None,
-    })
+    crate::net::hubs::peer_in(addr)
 }
 
 /// The first characters of an invitation's hash: enough to name it.

@@ -434,11 +434,9 @@ fn backoff(first: Duration, max: Duration, attempts: u32, jitter: f64) -> Durati
 }
 
 /// The `/p2p/<peer id>` part of an address, if any.
+/// The peer an address reaches: its last `/p2p/` (a relayed address names the relay first).
 fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
-    addr.iter().find_map(|p| match p {
-        libp2p::multiaddr::Protocol::P2p(peer) => Some(peer),
-        _ => None,
-    })
+    crate::net::hubs::peer_in(addr)
 }
 
 #[cfg(test)]
