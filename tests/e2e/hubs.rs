@@ -20,7 +20,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use guild_tests::{Daemon, Options, bin, ip, poll_until, wait_until};
+use guild_tests::{Daemon, Options, bin, ip, poll_until};
 use serde_json::Value;
 
 const HUB_IP: &str = "10.215.0.1";
@@ -36,8 +36,16 @@ impl Internet {
         format!("guild-{}-{name}", self.tag)
     }
 
+    /// Why the test cannot build its internet here, if it cannot.
+    fn unavailable() -> Option<String> {
+        let root = Command::new("id").arg("-u").output().ok()?;
+        if String::from_utf8_lossy(&root.stdout).trim() != "0" {
+            return Some("not root".into());
+        }
+        ["ip", "nft"].iter().find_map(|p| which(p).err())
+    }
+
     fn create() -> Result<Self, String> {
-        which("nft")?;
         let tag = std::process::id() % 100_000;
         let mut net = Internet {
             tag,
@@ -149,7 +157,7 @@ impl Internet {
                        chain post { type nat hook postrouting priority srcnat; oifname \"wan\" masquerade; }
                      }
                      table ip filter {
-                       chain fwd {
+                       chain forward_from_lan {
                          type filter hook forward priority filter; policy drop;
                          ct state established,related accept
                          iifname \"lan\" accept
@@ -267,17 +275,30 @@ fn holds_reservation(d: &Daemon) -> bool {
         .any(|h| h["reserved"] == true)
 }
 
+/// Waits for `condition`; on a timeout fails with every daemon's log.
+fn wait(what: &str, daemons: [&Daemon; 3], condition: impl FnMut() -> bool) {
+    if !poll_until(Duration::from_secs(30), condition) {
+        let logs: Vec<String> = ["hub", "ada", "bea"]
+            .iter()
+            .zip(daemons)
+            .map(|(name, d)| format!("--- {name} ---\n{}", d.log()))
+            .collect();
+        panic!(
+            "timed out after 30 s waiting for {what}\n{}",
+            logs.join("\n")
+        );
+    }
+}
+
 #[test]
 fn members_behind_nats_sync_through_a_hub_and_strangers_get_nothing_from_it() {
-    let net = match Internet::create() {
-        Ok(net) => net,
-        Err(why) => {
-            eprintln!(
-                "SKIPPED members_behind_nats_sync_through_a_hub_and_strangers_get_nothing_from_it: {why} (needs root, iproute2 and nftables)"
-            );
-            return;
-        }
-    };
+    if let Some(why) = Internet::unavailable() {
+        eprintln!(
+            "SKIPPED members_behind_nats_sync_through_a_hub_and_strangers_get_nothing_from_it: {why} (needs root, iproute2 and nftables)"
+        );
+        return;
+    }
+    let net = Internet::create().unwrap_or_else(|e| panic!("cannot build the test's network: {e}"));
     let started = Instant::now();
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let mut hub = Daemon::start_with(dirs[0].path(), net.options("pub", HUB_IP, true));
@@ -304,9 +325,9 @@ fn members_behind_nats_sync_through_a_hub_and_strangers_get_nothing_from_it() {
     let ticket = hub.guild(&["invite"]);
     ada.guild(&["join", ticket.trim(), "--name", "Ada"]);
     let ada_id = peer_id(&ada);
-    wait_until(
+    wait(
         "Ada holds a relay slot on the hub",
-        Duration::from_secs(30),
+        [&hub, &ada, &bea],
         || holds_reservation(&ada),
     );
 
@@ -335,17 +356,15 @@ fn members_behind_nats_sync_through_a_hub_and_strangers_get_nothing_from_it() {
             .iter()
             .all(|want| n.iter().any(|have| have == want))
     };
-    wait_until(
-        "both members hold every edit",
-        Duration::from_secs(30),
-        || everyone(&ada) && everyone(&bea),
-    );
+    wait("both members hold every edit", [&hub, &ada, &bea], || {
+        everyone(&ada) && everyone(&bea)
+    });
 
     // 5. Rendezvous introduced them: they are connected, relayed through the hub or hole-punched.
     let mut path = Value::Null;
-    wait_until(
+    wait(
         "Ada and Bea connected to each other",
-        Duration::from_secs(30),
+        [&hub, &ada, &bea],
         || match (
             connected_member(&ada, &bea_id),
             connected_member(&bea, &ada_id),

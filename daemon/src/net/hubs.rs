@@ -165,6 +165,13 @@ impl Hubs {
             self.cookies.remove(&hub);
         }
         self.addrs = addrs;
+        // Hubs we were connected to before we knew them as hubs (the join's connection).
+        self.connected = self
+            .addrs
+            .keys()
+            .filter(|hub| swarm.is_connected(hub))
+            .copied()
+            .collect();
         self.tick(swarm, Instant::now());
     }
 
