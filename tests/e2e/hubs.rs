@@ -3,7 +3,8 @@
 //! The test builds its own internet: a "public" network namespace holding a bridge, with the
 //! hub (`guildd run --hub`) on it; two home routers, each a namespace with a WAN port on that
 //! bridge and a LAN port to a home namespace, forwarding with nftables masquerade and
-//! dropping whatever comes in from the WAN unasked (as a home router does); a member in
+//! silently dropping whatever comes in from the WAN unasked, for itself or the home (as a
+//! home router does); a member in
 //! each home; and a stranger's namespace on the public bridge. The members have no address
 //! of each other and no mDNS. Everything stays inside namespaces the test creates; it needs
 //! root, `ip` (iproute2) and `nft` (nftables), and without them it says why it was skipped.
@@ -157,6 +158,10 @@ impl Internet {
                        chain post { type nat hook postrouting priority srcnat; oifname \"wan\" masquerade; }
                      }
                      table ip filter {
+                       chain input_from_wan {
+                         type filter hook input priority filter; policy accept;
+                         iifname \"wan\" ct state new,invalid drop
+                       }
                        chain forward_from_lan {
                          type filter hook forward priority filter; policy drop;
                          ct state established,related accept
@@ -459,6 +464,11 @@ fn members_behind_nats_sync_through_a_hub_and_strangers_get_nothing_from_it() {
                 "waits for the hub"
             }
         );
+        for (name, d) in [("ada", &ada), ("bea", &bea)] {
+            for line in d.log().lines().filter(|l| l.contains("hole punch")) {
+                eprintln!("{name}: {line}");
+            }
+        }
     }
     eprintln!("hub scenario took {:.1?}", started.elapsed());
 }
