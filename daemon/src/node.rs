@@ -404,8 +404,8 @@ impl Node {
                 community
                     .hubs
                     .keys()
-                    .cloned()
-                    .filter(|h| !h.ends_with(&format!("/p2p/{peer_id}"))),
+                    .filter(|h| !h.ends_with(&format!("/p2p/{peer_id}")))
+                    .cloned(),
             );
         }
         Ok(Ticket {

@@ -81,7 +81,7 @@ pub async fn list(State(state): State<AppState>) -> ApiResult<HubsReport> {
     for (addr, hub) in &community.hubs {
         let peer = addr.parse::<Multiaddr>().ok().as_ref().and_then(peer_in);
         let added_by = state
-            .member_refs([&hub.added_by].into_iter())
+            .member_refs([&hub.added_by])
             .await?
             .into_iter()
             .next()

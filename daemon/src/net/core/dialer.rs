@@ -451,6 +451,38 @@ mod tests {
         d.due(now, |_| false).into_iter().map(|d| d.key).collect()
     }
 
+    /// Issue 13: the community's hubs are dialled like kept addresses (with backoff), not
+    /// listed as `guild peers add` addresses, never by the hub itself, and no longer once
+    /// the community stops listing them. A relayed address names the peer it reaches last.
+    #[test]
+    fn hubs_are_dialled_while_listed_and_never_by_themselves() {
+        let (me, hub, other) = (PeerId::random(), PeerId::random(), PeerId::random());
+        let at = |peer: PeerId| -> Multiaddr {
+            format!("/ip4/192.0.2.1/tcp/4717/p2p/{peer}")
+                .parse()
+                .unwrap()
+        };
+        let t0 = Instant::now();
+        let mut d = Dialer::default();
+        d.set_hubs(&[at(hub), at(me)], me, t0);
+        let due = d.due(t0, |_| false);
+        assert_eq!(due.len(), 1, "{due:?}");
+        assert_eq!(due[0].key, TargetKey::Hub(at(hub).to_string()));
+        assert_eq!(due[0].peer, Some(hub));
+        assert!(d.kept().is_empty(), "hubs are not `guild peers` addresses");
+        // Unreachable: backs off like any kept address.
+        d.unreachable(&due[0].key, t0, 1.0);
+        assert_eq!(d.next_wake(), Some(t0 + FIRST_UNREACHABLE));
+        // Listing another hub instead stops dialling the first.
+        d.set_hubs(&[at(other)], me, t0);
+        let due: Vec<TargetKey> = dialled(&mut d, t0 + FIRST_UNREACHABLE);
+        assert_eq!(due, [TargetKey::Hub(at(other).to_string())]);
+        let relayed: Multiaddr = format!("{}/p2p-circuit/p2p/{other}", at(hub))
+            .parse()
+            .unwrap();
+        assert_eq!(peer_of(&relayed), Some(other));
+    }
+
     #[test]
     fn unreachable_addresses_back_off_to_a_minute() {
         let mut d = Dialer::default();
