@@ -145,6 +145,15 @@ impl Hubs {
             Ok(ns) => self.namespace = Some(ns),
             Err(_) => tracing::warn!("rendezvous namespace too long: {namespace}"),
         }
+        if self.serving {
+            // Our own entries are where members reach us (a public address in front of a
+            // forwarded port, say): relay reservations hand them out.
+            for own in hubs.iter().filter(|a| peer_in(a) == Some(self.me)) {
+                let mut public = own.clone();
+                public.pop();
+                swarm.add_external_address(public);
+            }
+        }
         let addrs: BTreeMap<PeerId, Multiaddr> = hubs
             .into_iter()
             .filter_map(|a| peer_in(&a).map(|p| (p, a)))
