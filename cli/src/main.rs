@@ -150,6 +150,11 @@ enum Cmd {
         #[command(subcommand)]
         command: Option<network::PeersCmd>,
     },
+    /// Hubs: always-on member daemons that relay and introduce members behind NATs.
+    Hubs {
+        #[command(subcommand)]
+        command: Option<network::HubsCmd>,
+    },
     /// Open the dashboard in your browser (a one-time login link).
     Open {
         /// Print the link instead of starting a browser.
@@ -326,6 +331,7 @@ fn run(cli: Cli) -> Result<()> {
             network::join(&client, ticket, me, cli.json)
         }
         Cmd::Peers { command } => network::peers(&client, command, cli.json),
+        Cmd::Hubs { command } => network::hubs(&client, command, cli.json),
         Cmd::Devices { command } => network::devices(&client, command, cli.json),
         Cmd::Members(cmd) => members::run(&client, cmd, cli.json),
         Cmd::Skills(cmd) => skills::run(&client, cmd, cli.json),

@@ -1,10 +1,11 @@
-//! `guild invite`, `guild join`, `guild peers ...`
+//! `guild invite`, `guild join`, `guild peers ...`, `guild hubs ...`
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use crdt_model::api::{
-    AddPeerRequest, DeviceJoinRequest, DeviceLink, DeviceStatus, InitResponse, Invite, InviteInfo,
-    InviteRequest, JoinRequest, PeerStatus, Peers, RevokeRequest, Revoked,
+    AddPeerRequest, DeviceJoinRequest, DeviceLink, DeviceStatus, HubRequest, HubsReport,
+    InitResponse, Invite, InviteInfo, InviteRequest, JoinRequest, PeerStatus, Peers, RevokeRequest,
+    Revoked,
 };
 use crdt_model::member::Profile;
 
@@ -22,6 +23,84 @@ pub enum PeersCmd {
     Remove { multiaddr: String },
     /// Connected peers, their addresses and the last sync with each (the default).
     List,
+}
+
+#[derive(Subcommand)]
+pub enum HubsCmd {
+    /// List a hub in the community document: every member's daemon dials it, and new
+    /// invitations carry it (stewards only).
+    Add {
+        /// The hub's address with its peer id, e.g. /ip4/203.0.113.7/tcp/4717/p2p/12D3KooW...
+        multiaddr: String,
+    },
+    /// Stop listing a hub (stewards only).
+    Remove { multiaddr: String },
+    /// The community's hubs, whether each is connected and holds our relay reservation, and
+    /// whether this daemon is reachable from outside (the default).
+    List,
+}
+
+pub fn hubs(client: &Client, cmd: Option<HubsCmd>, json: bool) -> Result<()> {
+    match cmd.unwrap_or(HubsCmd::List) {
+        HubsCmd::Add { multiaddr } => {
+            client.post::<_, serde_json::Value>(
+                "/api/hubs",
+                &HubRequest {
+                    addr: multiaddr.clone(),
+                },
+            )?;
+            say!("Listed the hub {multiaddr}; every member's guildd dials it once it has synced");
+            Ok(())
+        }
+        HubsCmd::Remove { multiaddr } => {
+            client.delete_with(
+                "/api/hubs",
+                &HubRequest {
+                    addr: multiaddr.clone(),
+                },
+            )?;
+            say!("Removed the hub {multiaddr}");
+            Ok(())
+        }
+        HubsCmd::List => {
+            let report: HubsReport = client.get("/api/hubs")?;
+            if json {
+                return output::json(&report);
+            }
+            let rows = report.hubs.iter().map(|h| {
+                [
+                    h.addr.clone(),
+                    if h.connected {
+                        "connected"
+                    } else {
+                        "not connected"
+                    }
+                    .into(),
+                    if h.reserved { "yes" } else { "no" }.into(),
+                    h.added_by.clone(),
+                ]
+            });
+            let table = output::table(&["hub", "state", "relay slot", "added by"], rows);
+            output::print_table(
+                table,
+                "No hubs: members sync when they can dial each other (a steward adds one with `guild hubs add`).",
+            );
+            if report.serving {
+                say!("\nThis daemon is a hub.");
+            } else {
+                say!(
+                    "\nReachable from outside: {}",
+                    match report.reachability.as_str() {
+                        "public" => format!("yes, at {}", report.reachable_addrs.join(", ")),
+                        "private" =>
+                            "no (behind a NAT or firewall): members reach you through a hub".into(),
+                        _ => "not known yet (a connected hub tests it)".into(),
+                    }
+                );
+            }
+            Ok(())
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -236,10 +315,15 @@ pub fn print_peers(peers: &[PeerStatus]) {
             } else {
                 "syncing".into()
             },
+            match (p.path.as_deref(), &p.via_hub) {
+                (Some("relayed"), Some(hub)) => format!("relayed via {hub}"),
+                (Some(path), _) => path.to_owned(),
+                (None, _) => String::new(),
+            },
             p.addrs.join(" "),
             p.last_sync.clone().unwrap_or_else(|| "never".into()),
         ]
     });
-    let table = output::table(&["peer", "state", "addresses", "last sync"], rows);
+    let table = output::table(&["peer", "state", "path", "addresses", "last sync"], rows);
     output::print_table(table, "No peers yet.");
 }

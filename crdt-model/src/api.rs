@@ -77,6 +77,52 @@ pub struct PeerStatus {
     pub in_sync: bool,
     pub bytes_sent: u64,
     pub bytes_received: u64,
+    /// How the connection runs, while connected: `direct` (one of us dialled the other),
+    /// `relayed` (through a hub's relay: see `via_hub`) or `hole-punched` (made direct from
+    /// a relayed one).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// The hub's peer id, for a relayed connection.
+    #[serde(default)]
+    pub via_hub: Option<String>,
+}
+
+/// The community's hubs, and how this daemon stands with them.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HubsReport {
+    pub hubs: Vec<HubStatus>,
+    /// What AutoNAT found: `public` (a hub dialled us back), `private` (behind a NAT or a
+    /// firewall) or `unknown` (no hub has tested us yet).
+    pub reachability: String,
+    /// Our addresses a hub reached us on (when public).
+    pub reachable_addrs: Vec<String>,
+    /// This daemon serves as a hub (`guildd run --hub`).
+    pub serving: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HubStatus {
+    /// Its libp2p address, ending with `/p2p/<peer id>`.
+    pub addr: String,
+    /// Name of the steward who added it.
+    pub added_by: String,
+    /// RFC 3339.
+    pub added: String,
+    /// Connected to it now.
+    pub connected: bool,
+    /// We hold a relay reservation on it (members reach us through it).
+    pub reserved: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HubRequest {
+    /// The hub's libp2p address with its peer id, e.g.
+    /// `/ip4/203.0.113.7/tcp/4717/p2p/12D3KooW...`.
+    pub addr: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

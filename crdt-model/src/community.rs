@@ -56,6 +56,23 @@ pub struct Community {
     #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
     pub guests: BTreeMap<String, Guest>,
+    /// Hubs: always-on member daemons that relay, and introduce, members who cannot reach
+    /// each other directly, keyed by their libp2p address (ending with `/p2p/<peer id>`).
+    /// Added and removed by stewards (`guild hubs`). Removing deletes the key, so a hub
+    /// added again on another laptop at the same time stays listed.
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
+    pub hubs: BTreeMap<String, Hub>,
+}
+
+/// A hub the community meets at.
+#[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Hub {
+    /// Member id of the steward who added it.
+    pub added_by: String,
+    /// RFC 3339.
+    pub added: String,
 }
 
 /// Someone from outside the community.
@@ -214,6 +231,7 @@ impl Community {
             founder: String::new(),
             log: BTreeMap::new(),
             guests: BTreeMap::new(),
+            hubs: BTreeMap::new(),
         };
         for skill in DEFAULT_SKILLS {
             community.add_skill(skill)?;
@@ -406,6 +424,33 @@ impl Community {
     /// A guest's name for display, removed guests included.
     pub fn guest_name(&self, id: &str) -> Option<&str> {
         self.guests.get(id).map(|g| g.name.as_str())
+    }
+
+    /// Lists a hub at `addr` (checked by the caller: the model knows no multiaddrs).
+    /// Returns false if it was listed already (its entry is kept as it was).
+    pub fn add_hub(&mut self, addr: &str, by: &str, now: &str) -> Result<bool, ModelError> {
+        let addr = text::required("hub address", addr, MAX_LINE)?;
+        if self.hubs.contains_key(&addr) {
+            return Ok(false);
+        }
+        self.hubs.insert(
+            addr,
+            Hub {
+                added_by: by.to_owned(),
+                added: now.to_owned(),
+            },
+        );
+        Ok(true)
+    }
+
+    /// Stops listing the hub at `addr`.
+    pub fn remove_hub(&mut self, addr: &str) -> Result<Hub, ModelError> {
+        self.hubs
+            .remove(addr.trim())
+            .ok_or_else(|| ModelError::Invalid {
+                field: "hub",
+                reason: format!("{} is not one of the community's hubs", addr.trim()),
+            })
     }
 
     /// Ids of indexed documents of one kind.
@@ -624,5 +669,50 @@ mod tests {
         assert_eq!(members, ["m1", "m2"]);
         assert!(c.resolve_skill("facilitation").is_ok());
         assert!(c.resolve_skill("service design").is_ok());
+    }
+
+    const HUB_A: &str = "/ip4/192.0.2.1/tcp/4717/p2p/12D3KooWA";
+    const HUB_B: &str = "/dns4/hub.example.org/udp/4717/quic-v1/p2p/12D3KooWB";
+
+    #[test]
+    fn hubs_are_added_once_and_removed_by_address() {
+        let mut c = Community::read(&new_doc()).unwrap();
+        assert!(c.add_hub(HUB_A, "m1", "2026-01-02T00:00:00Z").unwrap());
+        assert!(!c.add_hub(HUB_A, "m2", "2026-01-03T00:00:00Z").unwrap());
+        assert_eq!(
+            c.hubs[HUB_A].added_by, "m1",
+            "a second add keeps the first entry"
+        );
+        assert!(matches!(
+            c.add_hub("  ", "m1", "t"),
+            Err(ModelError::Empty { .. })
+        ));
+        let err = c.remove_hub(HUB_B).unwrap_err().to_string();
+        assert!(err.contains("not one of the community's hubs"), "{err}");
+        assert_eq!(c.remove_hub(&format!(" {HUB_A} ")).unwrap().added_by, "m1");
+        assert!(c.hubs.is_empty());
+    }
+
+    #[test]
+    fn hubs_added_on_two_replicas_both_survive_and_a_removed_hub_can_be_added_again() {
+        let mut a = new_doc();
+        Community::update(&mut a, |c| c.add_hub(HUB_A, "m1", "t1").map(drop)).unwrap();
+        let mut b = a.fork().with_actor(ActorId::from(b"b".as_slice()));
+        Community::update(&mut a, |c| c.add_hub(HUB_B, "m1", "t2").map(drop)).unwrap();
+        Community::update(&mut b, |c| c.remove_hub(HUB_A).map(drop)).unwrap();
+        let mut c = b.fork().with_actor(ActorId::from(b"c".as_slice()));
+        // C, who has B's removal, adds A again before A's replica has heard of either.
+        Community::update(&mut c, |c| c.add_hub(HUB_A, "m3", "t3").map(drop)).unwrap();
+        a.merge(&mut b).unwrap();
+        let merged = Community::read(&a).unwrap();
+        assert_eq!(merged.hubs.keys().collect::<Vec<_>>(), [HUB_B]);
+        a.merge(&mut c).unwrap();
+        let merged = Community::read(&a).unwrap();
+        assert_eq!(merged.hubs.keys().collect::<Vec<_>>(), [HUB_B, HUB_A]);
+        assert_eq!(merged.hubs[HUB_A].added_by, "m3");
+        // Old documents without hubs read as having none.
+        let mut old = new_doc();
+        automerge::transaction::Transactable::delete(&mut old, automerge::ROOT, "hubs").unwrap();
+        assert!(Community::read(&old).unwrap().hubs.is_empty());
     }
 }

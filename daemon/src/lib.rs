@@ -35,6 +35,8 @@ pub struct Config {
     pub listen: Vec<libp2p::Multiaddr>,
     /// Discover peers on the local network by mDNS.
     pub mdns: bool,
+    /// Serve as a hub (relay, rendezvous point, AutoNAT server) for the community's members.
+    pub hub: bool,
 }
 
 impl Config {
@@ -82,6 +84,7 @@ impl Daemon {
                 keypair: net::identity::load_or_create(dir)?,
                 listen: config.listen.clone(),
                 mdns: config.mdns,
+                hub: config.hub,
             },
         )?;
 
@@ -168,6 +171,7 @@ mod tests {
             api_addr: "127.0.0.1:0".parse().unwrap(),
             listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
             mdns: false,
+            hub: false,
         };
         for _ in 0..3 {
             let daemon = Daemon::bind(config.clone()).await.unwrap();

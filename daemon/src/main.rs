@@ -100,6 +100,10 @@ struct RunArgs {
     /// Do not discover peers on the local network (mDNS).
     #[arg(long)]
     no_mdns: bool,
+    /// Serve as the community's hub: relay, rendezvous point and AutoNAT server for members
+    /// behind NATs (run it where members can reach it: a public address)
+    #[arg(long)]
+    hub: bool,
 }
 
 #[derive(Args, Clone)]
@@ -121,6 +125,9 @@ impl RunArgs {
         }
         if self.no_mdns {
             out.push("--no-mdns".to_owned());
+        }
+        if self.hub {
+            out.push("--hub".to_owned());
         }
         out
     }
@@ -186,6 +193,7 @@ fn run(cmd: RunCmd) -> Result<()> {
             args.listen
         },
         mdns: !args.no_mdns,
+        hub: args.hub,
     };
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -311,7 +311,7 @@ impl Node {
         &self,
         id: &str,
         inviters: &[PeerId],
-        refusals: &mut tokio::sync::broadcast::Receiver<(PeerId, String)>,
+        refusals: &mut tokio::sync::broadcast::Receiver<crate::net::shell::Refusal>,
     ) -> Result<(), NodeError> {
         let mut changes = self.repo.subscribe();
         let deadline = tokio::time::Instant::now() + JOIN_TIMEOUT;
@@ -319,10 +319,13 @@ impl Node {
             tokio::select! {
                 _ = changes.recv() => {}
                 refusal = refusals.recv() => {
-                    if let Ok((peer, why)) = refusal
-                        && (inviters.is_empty() || inviters.contains(&peer))
+                    // The inviter's refusal ends the join. A hub the ticket names may not
+                    // have the invitation yet: its refusal that may pass does not.
+                    if let Ok(r) = refusal
+                        && (inviters.is_empty() || inviters.contains(&r.peer))
+                        && !(r.temporary && inviters.first() != Some(&r.peer))
                     {
-                        return Err(NodeError::Refused(why));
+                        return Err(NodeError::Refused(r.reason));
                     }
                 }
                 () = tokio::time::sleep_until(deadline) => {
@@ -382,13 +385,29 @@ impl Node {
         })?;
         tx.commit().await?;
         let peer_id = self.peer_id();
-        let addrs = self
+        // Where the newcomer may reach us, then the community's hubs (reachable from
+        // anywhere, and members: they admit the newcomer on this invitation too).
+        let mut addrs: Vec<String> = self
             .network
             .listen_addrs()
             .await
             .into_iter()
-            .map(|a| a.with(Protocol::P2p(peer_id)).to_string())
+            .map(|a| match a.iter().last() {
+                // A relay circuit address already ends with our peer id.
+                Some(Protocol::P2p(_)) => a.to_string(),
+                _ => a.with(Protocol::P2p(peer_id)).to_string(),
+            })
             .collect();
+        let community = self.repo.view::<Community>(&community_id).await;
+        if let Some(Ok(community)) = community {
+            addrs.extend(
+                community
+                    .hubs
+                    .keys()
+                    .filter(|h| !h.ends_with(&format!("/p2p/{peer_id}")))
+                    .cloned(),
+            );
+        }
         Ok(Ticket {
             community: community_id,
             secret: *membership.secret(),
@@ -599,6 +618,11 @@ impl Node {
         self.network.listen_addrs().await
     }
 
+    /// The swarm as it stands (paths to peers, reachability, hubs, reservations).
+    pub async fn net_info(&self) -> crate::net::swarm::NetInfo {
+        self.network.info().await
+    }
+
     /// Stops the engine and the swarm.
     pub async fn shutdown(&self) {
         self.network.shutdown().await;
@@ -614,11 +638,9 @@ pub fn new_device() -> Device {
 }
 
 /// The `/p2p/<peer id>` part of an address, if any.
+/// The peer an address reaches: its last `/p2p/` (a relayed address names the relay first).
 fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
-    addr.iter().find_map(|p| match p {
-        Protocol::P2p(peer) => Some(peer),
-        _ => None,
-    })
+    crate::net::hubs::peer_in(addr)
 }
 
 /// The first characters of an invitation's hash: enough to name it.

@@ -7,6 +7,7 @@ mod crash;
 mod dashboard;
 mod doctor;
 mod hostile;
+mod hubs;
 mod invitations;
 mod mdns;
 mod metrics;

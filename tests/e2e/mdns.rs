@@ -78,6 +78,7 @@ impl Lan {
             listen: format!("/ip4/10.213.0.{}/tcp/4717", i + 1),
             mdns: true,
             env: Vec::new(),
+            args: Vec::new(),
         }
     }
 }

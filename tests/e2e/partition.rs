@@ -67,6 +67,7 @@ impl Switch {
             listen: format!("/ip4/10.214.0.{}/tcp/4717", i + 1),
             mdns: true,
             env: Vec::new(),
+            args: Vec::new(),
         }
     }
 

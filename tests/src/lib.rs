@@ -63,6 +63,8 @@ pub struct Options {
     pub mdns: bool,
     /// Extra environment for guildd, e.g. `GUILD_CLOCK_OFFSET_SECS`.
     pub env: Vec<(String, String)>,
+    /// Extra arguments for `guildd run`, e.g. `--hub` or another `--listen`.
+    pub args: Vec<String>,
 }
 
 impl Default for Options {
@@ -72,6 +74,7 @@ impl Default for Options {
             listen: format!("/ip4/127.0.0.1/tcp/{}", free_port()),
             mdns: false,
             env: Vec::new(),
+            args: Vec::new(),
         }
     }
 }
@@ -138,6 +141,7 @@ impl Daemon {
                 "--listen",
                 &self.options.listen,
             ])
+            .args(&self.options.args)
             .env("GUILD_LOG", "info,guild_daemon=debug")
             .envs(self.options.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())

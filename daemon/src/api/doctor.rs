@@ -51,6 +51,7 @@ pub async fn report(State(state): State<AppState>) -> ApiResult<DoctorReport> {
             listening_check(&listening),
             mdns(&listening),
             peers(&state).await,
+            reachability(&state).await,
         ],
     }))
 }
@@ -259,6 +260,74 @@ async fn peers(state: &AppState) -> Check {
         );
     }
     Check::ok("peers", format!("{members} members connected"))
+}
+
+/// Whether others can reach this daemon (AutoNAT, asked of the community's hubs), and the
+/// relay reservations that stand in when they cannot.
+async fn reachability(state: &AppState) -> Check {
+    let info = state.node.net_info().await;
+    let hubs = state
+        .community()
+        .await
+        .map(|c| c.hubs.len())
+        .unwrap_or_default();
+    reachability_check(&info, hubs)
+}
+
+fn reachability_check(info: &crate::net::swarm::NetInfo, hubs: usize) -> Check {
+    use crate::net::hubs::Reachability;
+    const NAME: &str = "reachability";
+    if info.hub {
+        return Check::ok(
+            NAME,
+            "this daemon is a hub: members reserve relay slots and meet each other here",
+        );
+    }
+    let reserved: Vec<String> = info.reservations.iter().map(ToString::to_string).collect();
+    let connected = info.hubs.iter().filter(|(_, up)| *up).count();
+    match (&info.reachability, hubs) {
+        (Reachability::Public(addrs), _) => Check::ok(
+            NAME,
+            format!(
+                "reachable from outside at {} (a hub dialled back)",
+                addrs
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+        (_, 0) => Check::ok(
+            NAME,
+            "the community has no hub: members sync when they can dial each other (LAN, `guild peers add`)",
+        ),
+        (_, _) if !reserved.is_empty() => Check::ok(
+            NAME,
+            format!(
+                "{}; members reach this daemon through the relay of {}",
+                match info.reachability {
+                    Reachability::Private =>
+                        "not reachable from outside (behind a NAT or firewall)",
+                    _ => "reachability not known yet",
+                },
+                reserved.join(", ")
+            ),
+        ),
+        (_, _) if connected == 0 => Check::warn(
+            NAME,
+            format!("no relay reservation: none of the community's {hubs} hubs is connected"),
+            "is a hub's guildd running (`guildd run --hub`) and its port open to you? `guild hubs` shows which ones are listed",
+        ),
+        (Reachability::Private, _) => Check::warn(
+            NAME,
+            "not reachable from outside, and no hub holds a relay reservation for this daemon yet",
+            "wait a few seconds and ask again; if it stays so, the hub may refuse us (is this device still a member?)",
+        ),
+        (_, _) => Check::ok(
+            NAME,
+            "reachability not tested yet: a connected hub will test it within seconds",
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ mod export;
 pub(crate) mod guard;
 mod guests;
 pub(crate) mod health;
+mod hubs;
 mod ics;
 mod import;
 pub(crate) mod knowledge;
@@ -74,6 +75,7 @@ fn routes() -> OpenApiRouter<AppState> {
             network::add_peer,
             network::remove_peer
         ))
+        .routes(routes!(hubs::list, hubs::add, hubs::remove))
         .routes(routes!(sessions::list, sessions::add))
         .routes(routes!(sessions::export_ics))
         .routes(routes!(sessions::show, sessions::update))

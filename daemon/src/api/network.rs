@@ -14,6 +14,7 @@ use libp2p::multiaddr::Protocol;
 use super::error::{ApiError, ApiJson, ApiResult};
 use super::openapi::DiskFull;
 use super::state::{AppState, new_id, now};
+use crate::net::hubs::Path;
 use crate::net::membership::{DeviceCode, Ticket};
 use crate::node::NodeError;
 
@@ -35,6 +36,7 @@ impl From<NodeError> for ApiError {
 }
 
 pub async fn peer_statuses(state: &AppState) -> Vec<PeerStatus> {
+    let paths = state.node.net_info().await.paths;
     let mut peers: Vec<PeerStatus> = state
         .node
         .report()
@@ -42,6 +44,15 @@ pub async fn peer_statuses(state: &AppState) -> Vec<PeerStatus> {
         .peers
         .into_iter()
         .map(|p| PeerStatus {
+            path: p
+                .connected
+                .then(|| paths.get(&p.peer))
+                .flatten()
+                .map(|path| path_name(path).to_owned()),
+            via_hub: match paths.get(&p.peer) {
+                Some(Path::Relayed { hub }) if p.connected => Some(hub.to_string()),
+                _ => None,
+            },
             peer_id: p.peer.to_string(),
             connected: p.connected,
             addrs: p.addrs,
@@ -57,6 +68,15 @@ pub async fn peer_statuses(state: &AppState) -> Vec<PeerStatus> {
         .collect();
     peers.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));
     peers
+}
+
+/// How `guild peers` names a path.
+pub fn path_name(path: &Path) -> &'static str {
+    match path {
+        Path::Direct => "direct",
+        Path::Relayed { .. } => "relayed",
+        Path::HolePunched => "hole-punched",
+    }
 }
 
 pub async fn listen_addrs(state: &AppState) -> Vec<Multiaddr> {

@@ -76,6 +76,7 @@ impl Fixture {
             api_addr: "127.0.0.1:0".parse().unwrap(),
             listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
             mdns: false,
+            hub: false,
         })
         .await
         .unwrap();

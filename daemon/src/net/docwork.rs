@@ -321,6 +321,7 @@ fn read_access(docs: &impl Docs, community_id: &str) -> Done {
     let empty = || Done::Access {
         listed: BTreeMap::new(),
         roster: None,
+        hubs: Vec::new(),
     };
     let community = match docs.view::<Community>(community_id) {
         Some(Ok(c)) => c,
@@ -347,6 +348,7 @@ fn read_access(docs: &impl Docs, community_id: &str) -> Done {
     Done::Access {
         listed,
         roster: Some(roster),
+        hubs: community.hubs.keys().cloned().collect(),
     }
 }
 

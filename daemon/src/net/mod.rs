@@ -8,6 +8,8 @@
 mod capture;
 pub mod core;
 pub mod docwork;
+pub mod gate;
+pub mod hubs;
 pub mod identity;
 pub mod inbound;
 pub mod limits;
@@ -68,6 +70,12 @@ impl Network {
 
     pub async fn report(&self) -> EngineReport {
         self.engine.report().await
+    }
+
+    /// The swarm as it stands: listeners, connections and how each peer is reached,
+    /// reachability, hubs and reservations.
+    pub async fn info(&self) -> swarm::NetInfo {
+        self.net.info().await.unwrap_or_default()
     }
 
     /// Where the swarm listens (actual addresses, ports resolved).

@@ -36,6 +36,15 @@ pub struct EngineReport {
     pub bans: u64,
 }
 
+/// A peer refused us.
+#[derive(Clone, Debug)]
+pub struct Refusal {
+    pub peer: PeerId,
+    pub reason: String,
+    /// It may pass by itself: the peer has not heard of us (or of our invitation) yet.
+    pub temporary: bool,
+}
+
 enum Command {
     Input(Box<Input>),
     Report(oneshot::Sender<EngineReport>),
@@ -46,7 +55,7 @@ enum Command {
 #[derive(Clone)]
 pub struct Engine {
     commands: mpsc::UnboundedSender<Command>,
-    refusals: broadcast::Sender<(PeerId, String)>,
+    refusals: broadcast::Sender<Refusal>,
     pub local_peer_id: PeerId,
 }
 
@@ -78,8 +87,8 @@ impl Engine {
         wait.await.unwrap_or_default()
     }
 
-    /// Refusals by peers, as they happen: (peer, why).
-    pub fn refusals(&self) -> broadcast::Receiver<(PeerId, String)> {
+    /// Refusals by peers, as they happen.
+    pub fn refusals(&self) -> broadcast::Receiver<Refusal> {
         self.refusals.subscribe()
     }
 
@@ -142,7 +151,7 @@ struct Shell<T: Transport> {
     next_in: InId,
     /// Requests, dials and document work under way (aborted at shutdown).
     tasks: JoinSet<Option<Input>>,
-    refusals: broadcast::Sender<(PeerId, String)>,
+    refusals: broadcast::Sender<Refusal>,
 }
 
 impl<T: Transport> Shell<T> {
@@ -257,7 +266,11 @@ impl<T: Transport> Shell<T> {
                 drop(frame);
                 input
             }
-            Event::LanSeen { peer, addrs } => Input::LanSeen { peer, addrs },
+            // A member a hub's rendezvous point named is dialled like one seen on the LAN
+            // (while it is reported; the membership hello decides, as for any peer).
+            Event::LanSeen { peer, addrs } | Event::Discovered { peer, addrs } => {
+                Input::LanSeen { peer, addrs }
+            }
             Event::LanExpired { peer, addr } => Input::LanExpired { peer, addr },
             Event::NetworkChanged => Input::NetworkChanged,
         })
@@ -313,9 +326,19 @@ impl<T: Transport> Shell<T> {
                 Effect::Ban { peer, until } => self.transport.ban(peer, until),
                 Effect::Forget { peer } => self.states.forget(&peer),
                 Effect::Admitted { peer } => self.transport.admitted(peer),
-                Effect::RefusedBy { peer, reason } => {
-                    let _ = self.refusals.send((peer, reason));
+                Effect::RefusedBy {
+                    peer,
+                    reason,
+                    temporary,
+                } => {
+                    let _ = self.refusals.send(Refusal {
+                        peer,
+                        reason,
+                        temporary,
+                    });
                 }
+                Effect::Members(members) => self.transport.members(members),
+                Effect::Hubs { namespace, hubs } => self.transport.hubs(namespace, hubs),
             }
         }
     }

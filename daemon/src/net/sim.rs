@@ -561,7 +561,7 @@ impl Sim {
                 }
             }
             Effect::Forget { peer } => self.nodes[i].states.forget(&peer),
-            Effect::Admitted { .. } => {}
+            Effect::Admitted { .. } | Effect::Members(_) | Effect::Hubs { .. } => {}
             Effect::RefusedBy { .. } => self.outcome.refusals += 1,
         }
     }

@@ -15,6 +15,15 @@
 //!   a connection nothing uses for [`IDLE_TIMEOUT`] closes (members' connections carry a
 //!   digest round every 15 s). libp2p's TCP transport does not expose TCP keep-alive; the
 //!   pings do its job, faster.
+//!
+//! Members behind NATs (issue 13), with libp2p's own behaviours: every daemon runs a relay
+//! client, DCUtR (hole punching over a relayed connection), an AutoNAT v2 client and a
+//! rendezvous client (see [`hubs`](super::hubs) for what is done with hubs). A daemon run
+//! with `--hub` also serves: a circuit relay v2 whose reservations and circuits only
+//! current members' devices get ([`relay_config`]), a rendezvous point and AutoNAT v2
+//! dial-backs that answer members only ([`MembersOnly`]). Every connection, whatever its
+//! path (direct, relayed, hole-punched), is an ordinary connection to the sync engine: the
+//! membership hello runs on it before any document moves.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -26,12 +35,14 @@ use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{ConnectionId, NetworkBehaviour, SwarmEvent};
 use libp2p::{
-    Multiaddr, PeerId, Swarm, SwarmBuilder, allow_block_list, connection_limits, identify,
-    identity::Keypair, mdns, noise, ping, tcp, yamux,
+    Multiaddr, PeerId, Swarm, SwarmBuilder, allow_block_list, autonat, connection_limits, dcutr,
+    identify, identity::Keypair, mdns, noise, ping, relay, rendezvous, tcp, yamux,
 };
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 
+use super::gate::{MemberGate, MembersOnly};
+use super::hubs::{Hubs, Path, Reachability, relay_of};
 use super::limits;
 use super::pending::{PendingLimits, ip_of};
 use super::transport::{Event, Transport};
@@ -68,6 +79,20 @@ pub struct Behaviour {
     ping: ping::Behaviour,
     mdns: Toggle<mdns::tokio::Behaviour>,
     sync: request_response::Behaviour<wire::Codec>,
+    /// Reservations on hubs, and connections through them.
+    relay_client: relay::client::Behaviour,
+    /// Upgrades relayed connections to direct ones.
+    dcutr: dcutr::Behaviour,
+    /// Asks hubs whether our addresses are reachable from outside.
+    autonat: autonat::v2::client::Behaviour,
+    /// Registers our addresses at hubs and learns other members'.
+    pub(super) rendezvous: rendezvous::client::Behaviour,
+    /// `--hub` only: the relay server (members only, through its rate limiters).
+    relay: Toggle<relay::Behaviour>,
+    /// `--hub` only: AutoNAT v2 dial-backs, for members.
+    autonat_server: Toggle<MembersOnly<autonat::v2::server::Behaviour>>,
+    /// `--hub` only: the rendezvous point, for members.
+    rendezvous_server: Toggle<MembersOnly<rendezvous::server::Behaviour>>,
 }
 
 #[derive(Debug, Error, Clone)]
@@ -114,6 +139,13 @@ enum Command {
     Info {
         reply: oneshot::Sender<NetInfo>,
     },
+    /// The devices of current members (who a hub serves).
+    Members(std::collections::HashSet<PeerId>),
+    /// The community's hubs and its rendezvous namespace.
+    Hubs {
+        namespace: String,
+        hubs: Vec<Multiaddr>,
+    },
     Shutdown {
         done: oneshot::Sender<()>,
     },
@@ -125,6 +157,16 @@ pub struct NetInfo {
     pub listen_addrs: Vec<Multiaddr>,
     /// Connected peers and the remote address of each connection.
     pub connected: HashMap<PeerId, Vec<Multiaddr>>,
+    /// How each connected peer is reached.
+    pub paths: HashMap<PeerId, Path>,
+    /// What AutoNAT found of our addresses.
+    pub reachability: Reachability,
+    /// Hubs we hold a relay reservation on.
+    pub reservations: Vec<PeerId>,
+    /// The community's hubs, and whether each is connected.
+    pub hubs: Vec<(Multiaddr, bool)>,
+    /// This daemon serves as a hub.
+    pub hub: bool,
 }
 
 #[derive(Clone)]
@@ -204,12 +246,50 @@ impl Transport for NetHandle {
     fn admitted(&self, peer: PeerId) {
         let _ = self.send(Command::Admitted { peer });
     }
+
+    fn members(&self, peers: std::collections::HashSet<PeerId>) {
+        let _ = self.send(Command::Members(peers));
+    }
+
+    fn hubs(&self, namespace: String, hubs: Vec<Multiaddr>) {
+        let _ = self.send(Command::Hubs { namespace, hubs });
+    }
 }
 
 pub struct NetConfig {
     pub keypair: Keypair,
     pub listen: Vec<Multiaddr>,
     pub mdns: bool,
+    /// Serve as a hub (`guildd run --hub`).
+    pub hub: bool,
+}
+
+/// How long a relayed circuit may last, and how much it may carry, on a hub: long and large
+/// enough for a member to sync through it (relay v2's defaults, 2 minutes and 128 KiB, cut a
+/// join short). Only members get circuits at all.
+pub const MEMBER_CIRCUIT_DURATION: Duration = Duration::from_secs(60 * 60);
+pub const MEMBER_CIRCUIT_BYTES: u64 = 1 << 30;
+
+/// The relay server's configuration on a hub: reservations and circuits for members'
+/// devices only (the rate limiters ask the gate; a stranger is told "resource limit
+/// exceeded", relay v2's refusal), with circuits raised for syncing.
+pub fn relay_config(gate: &MemberGate) -> relay::Config {
+    let (reserving, circuits) = (gate.clone(), gate.clone());
+    relay::Config {
+        max_reservations: 1024,
+        max_reservations_per_peer: 4,
+        max_circuits: 256,
+        max_circuits_per_peer: 8,
+        max_circuit_duration: MEMBER_CIRCUIT_DURATION,
+        max_circuit_bytes: MEMBER_CIRCUIT_BYTES,
+        reservation_rate_limiters: vec![Box::new(
+            move |peer: PeerId, _: &Multiaddr, _: Instant| reserving.admits(&peer),
+        )],
+        circuit_src_rate_limiters: vec![Box::new(
+            move |peer: PeerId, _: &Multiaddr, _: Instant| circuits.admits(&peer),
+        )],
+        ..relay::Config::default()
+    }
 }
 
 /// Builds the swarm, starts listening and spawns its event loop.
@@ -222,6 +302,9 @@ pub fn spawn(
 )> {
     let local_peer_id = config.keypair.public().to_peer_id();
     let mdns_on = config.mdns;
+    let hub = config.hub;
+    let gate = MemberGate::default();
+    let served = gate.clone();
     let mut swarm = SwarmBuilder::with_existing_identity(config.keypair)
         .with_tokio()
         .with_tcp(
@@ -230,7 +313,9 @@ pub fn spawn(
             yamux::Config::default,
         )?
         .with_quic()
-        .with_behaviour(|key| {
+        .with_relay_client(noise::Config::new, yamux::Config::default)?
+        .with_behaviour(|key, relay_client| {
+            let me = key.public().to_peer_id();
             let mdns = if mdns_on {
                 // Ask every 30 s (default: 5 min) so people meeting up find each other soon.
                 let config = mdns::Config {
@@ -268,6 +353,21 @@ pub fn spawn(
                         .with_request_timeout(REQUEST_TIMEOUT)
                         .with_max_concurrent_streams(256),
                 ),
+                relay_client,
+                dcutr: dcutr::Behaviour::new(me),
+                // Tests a candidate address every 5 s (libp2p's default).
+                autonat: autonat::v2::client::Behaviour::default(),
+                rendezvous: rendezvous::client::Behaviour::new(key.clone()),
+                relay: Toggle::from(hub.then(|| relay::Behaviour::new(me, relay_config(&served)))),
+                autonat_server: Toggle::from(hub.then(|| {
+                    MembersOnly::new(autonat::v2::server::Behaviour::default(), served.clone())
+                })),
+                rendezvous_server: Toggle::from(hub.then(|| {
+                    MembersOnly::new(
+                        rendezvous::server::Behaviour::new(rendezvous::server::Config::default()),
+                        served.clone(),
+                    )
+                })),
             })
         })?
         .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
@@ -289,6 +389,10 @@ pub fn spawn(
         connections: HashMap::new(),
         alive: HashMap::new(),
         bans: HashMap::new(),
+        gate,
+        hubs: Hubs::new(local_peer_id, hub),
+        relayed: HashMap::new(),
+        hole_punched: std::collections::HashSet::new(),
     };
     let task = tokio::spawn(event_loop.run(command_rx));
     Ok((
@@ -313,14 +417,24 @@ struct EventLoop {
     alive: HashMap<ConnectionId, (PeerId, Instant)>,
     /// Banned peers and when their ban ends.
     bans: HashMap<PeerId, Instant>,
+    /// The devices of current members (who this daemon serves as a hub).
+    gate: MemberGate,
+    /// Hubs: reservations, rendezvous, reachability.
+    hubs: Hubs,
+    /// Connections through a relay, and the hub relaying each (when the address says).
+    relayed: HashMap<ConnectionId, Option<PeerId>>,
+    /// Direct connections that hole punching made.
+    hole_punched: std::collections::HashSet<ConnectionId>,
 }
 
 impl EventLoop {
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
         let mut unban = tokio::time::interval(UNBAN_CHECK);
+        let mut hub_tick = tokio::time::interval(super::hubs::TICK);
         loop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                _ = hub_tick.tick() => self.hubs.tick(&mut self.swarm, Instant::now()),
                 _ = unban.tick() => {
                     self.lift_ended_bans();
                     self.close_dead_connections();
@@ -414,12 +528,43 @@ impl EventLoop {
                     .iter()
                     .map(|(peer, conns)| (*peer, conns.iter().map(|(_, a)| a.clone()).collect()))
                     .collect();
+                let paths = self
+                    .connections
+                    .iter()
+                    .map(|(peer, conns)| (*peer, self.path(conns)))
+                    .collect();
                 let _ = reply.send(NetInfo {
                     listen_addrs: self.listen_addrs.clone(),
                     connected,
+                    paths,
+                    reachability: self.hubs.reachability(),
+                    reservations: self.hubs.reservations(),
+                    hubs: self.hubs.listed(),
+                    hub: self.hubs.serving(),
                 });
             }
+            Command::Members(members) => self.gate.set(members),
+            Command::Hubs { namespace, hubs } => {
+                self.hubs.set(&mut self.swarm, &namespace, hubs);
+            }
             Command::Shutdown { .. } => {}
+        }
+    }
+
+    /// How a peer with these connections is reached.
+    fn path(&self, conns: &[(ConnectionId, Multiaddr)]) -> Path {
+        if conns.iter().any(|(id, _)| self.hole_punched.contains(id)) {
+            return Path::HolePunched;
+        }
+        if conns.iter().any(|(id, _)| !self.relayed.contains_key(id)) {
+            return Path::Direct;
+        }
+        let hub = conns
+            .iter()
+            .find_map(|(id, _)| self.relayed.get(id).copied().flatten());
+        match hub {
+            Some(hub) => Path::Relayed { hub },
+            None => Path::Direct,
         }
     }
 
@@ -430,6 +575,11 @@ impl EventLoop {
                     "p2p listening on {address}/p2p/{}",
                     self.swarm.local_peer_id()
                 );
+                // A hub is reachable where it listens: relay reservations hand these
+                // addresses to members.
+                if self.hubs.serving() && !is_unspecified(&address) {
+                    self.swarm.add_external_address(address.clone());
+                }
                 self.listen_addrs.push(address);
                 // An interface came up: peers lost may be reachable again.
                 let _ = self.events.send(Event::NetworkChanged);
@@ -438,6 +588,21 @@ impl EventLoop {
                 self.listen_addrs.retain(|a| a != &address);
                 let _ = self.events.send(Event::NetworkChanged);
             }
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                reason,
+                ..
+            } => {
+                let why = match reason {
+                    Ok(()) => "closed".to_owned(),
+                    Err(e) => e.to_string(),
+                };
+                self.hubs.listener_closed(listener_id, &why);
+            }
+            SwarmEvent::ExternalAddrConfirmed { address } => {
+                self.hubs.confirmed(&mut self.swarm, address);
+            }
+            SwarmEvent::ExternalAddrExpired { address } => self.hubs.expired(&address),
             SwarmEvent::ConnectionEstablished {
                 peer_id,
                 connection_id,
@@ -446,6 +611,18 @@ impl EventLoop {
                 ..
             } => {
                 let addr = endpoint.get_remote_address().clone();
+                if endpoint.is_relayed() {
+                    let hub = match &endpoint {
+                        libp2p::core::ConnectedPoint::Dialer { address, .. } => relay_of(address),
+                        libp2p::core::ConnectedPoint::Listener {
+                            local_addr,
+                            send_back_addr,
+                        } => relay_of(local_addr).or_else(|| relay_of(send_back_addr)),
+                    };
+                    self.relayed.insert(connection_id, hub);
+                } else {
+                    self.hubs.connected(&mut self.swarm, peer_id);
+                }
                 self.connections
                     .entry(peer_id)
                     .or_default()
@@ -470,11 +647,20 @@ impl EventLoop {
                 ..
             } => {
                 self.alive.remove(&connection_id);
+                self.relayed.remove(&connection_id);
+                self.hole_punched.remove(&connection_id);
                 if let Some(conns) = self.connections.get_mut(&peer_id) {
                     conns.retain(|(id, _)| *id != connection_id);
                     if conns.is_empty() {
                         self.connections.remove(&peer_id);
                     }
+                }
+                let direct = self
+                    .connections
+                    .get(&peer_id)
+                    .is_some_and(|c| c.iter().any(|(id, _)| !self.relayed.contains_key(id)));
+                if !direct {
+                    self.hubs.disconnected(peer_id);
                 }
                 if num_established == 0 {
                     tracing::info!("disconnected from {peer_id} ({cause:?})");
@@ -524,7 +710,72 @@ impl EventLoop {
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync_event(event),
+            SwarmEvent::Behaviour(BehaviourEvent::RelayClient(
+                relay::client::Event::ReservationReqAccepted { relay_peer_id, .. },
+            )) => self.hubs.reservation_accepted(relay_peer_id),
+            SwarmEvent::Behaviour(BehaviourEvent::Dcutr(dcutr::Event {
+                remote_peer_id,
+                result,
+            })) => match result {
+                Ok(connection) => {
+                    tracing::info!("hole punched to {remote_peer_id}: connected directly");
+                    self.hole_punched.insert(connection);
+                }
+                Err(e) => tracing::info!("hole punching to {remote_peer_id} failed: {e}"),
+            },
+            SwarmEvent::Behaviour(BehaviourEvent::Autonat(autonat::v2::client::Event {
+                tested_addr,
+                server,
+                result,
+                ..
+            })) => {
+                tracing::debug!("AutoNAT at {server}: {tested_addr}: {result:?}");
+                self.hubs
+                    .tested(&mut self.swarm, tested_addr, result.is_ok());
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Rendezvous(event)) => {
+                self.on_rendezvous_event(event);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Relay(event)) => {
+                tracing::debug!("relay: {event:?}");
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::RendezvousServer(event)) => {
+                tracing::debug!("rendezvous point: {event:?}");
+            }
             _ => {}
+        }
+    }
+
+    fn on_rendezvous_event(&mut self, event: rendezvous::client::Event) {
+        use rendezvous::client::Event as Rv;
+        match event {
+            Rv::Discovered {
+                rendezvous_node,
+                registrations,
+                cookie,
+            } => {
+                for (peer, addrs) in self.hubs.discovered(rendezvous_node, registrations, cookie) {
+                    tracing::debug!("hub {rendezvous_node} knows {peer} at {addrs:?}");
+                    let _ = self.events.send(Event::Discovered { peer, addrs });
+                }
+            }
+            Rv::Registered {
+                rendezvous_node, ..
+            } => self.hubs.registered(rendezvous_node),
+            Rv::RegisterFailed {
+                rendezvous_node,
+                error,
+                ..
+            } => {
+                tracing::info!("hub {rendezvous_node} refused our registration: {error:?}");
+                self.hubs.register_failed(rendezvous_node);
+            }
+            Rv::DiscoverFailed {
+                rendezvous_node,
+                error,
+                ..
+            } => tracing::debug!("discovery at hub {rendezvous_node} failed: {error:?}"),
+            Rv::Expired { .. } => {}
         }
     }
 
@@ -610,4 +861,13 @@ impl EventLoop {
             Rr::ResponseSent { .. } => {}
         }
     }
+}
+
+/// `0.0.0.0` or `::`: listening on every interface, not an address anyone can dial.
+fn is_unspecified(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| match p {
+        libp2p::multiaddr::Protocol::Ip4(ip) => ip.is_unspecified(),
+        libp2p::multiaddr::Protocol::Ip6(ip) => ip.is_unspecified(),
+        _ => false,
+    })
 }

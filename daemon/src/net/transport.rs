@@ -3,7 +3,7 @@
 //! (`net::swarm`) is the production one; [`MemNet`] connects engines in one process over
 //! channels, for tests.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -38,6 +38,14 @@ pub trait Transport: Send + Sync + 'static {
     /// The engine admitted `peer`: the network may give its address room among pending
     /// connections.
     fn admitted(&self, peer: PeerId);
+
+    /// The devices of the community's current members, as the roster says (a hub serves
+    /// them and nobody else).
+    fn members(&self, _peers: HashSet<PeerId>) {}
+
+    /// The community's hubs (addresses ending with the hub's peer id) and the rendezvous
+    /// namespace members register under.
+    fn hubs(&self, _namespace: String, _hubs: Vec<Multiaddr>) {}
 }
 
 /// What a transport reports.
@@ -57,6 +65,11 @@ pub enum Event<R> {
         peer: PeerId,
         frame: Frame,
         reply: R,
+    },
+    /// A member's addresses, from a hub's rendezvous point.
+    Discovered {
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
     },
     /// A peer seen on the local network.
     LanSeen {

@@ -135,6 +135,15 @@ impl Access {
         added
     }
 
+    /// The devices of current members, as the roster says (none before it is read).
+    pub fn member_devices(&self) -> HashSet<PeerId> {
+        self.roster
+            .iter()
+            .flat_map(|r| r.devices.keys())
+            .filter_map(|p| p.parse().ok())
+            .collect()
+    }
+
     pub fn kind_of(&self, doc: &str) -> Option<DocKind> {
         self.index.get(doc).copied()
     }

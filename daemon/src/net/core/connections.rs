@@ -212,6 +212,7 @@ impl Core {
         self.out.push(Effect::RefusedBy {
             peer,
             reason: reason.to_owned(),
+            temporary,
         });
         self.out.push(Effect::Disconnect { peer });
     }

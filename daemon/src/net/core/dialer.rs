@@ -38,8 +38,10 @@ pub const LAN_MEMORY: Duration = Duration::from_secs(60 * 60);
 pub enum TargetKey {
     /// An address from `guild peers add` or a ticket, kept until removed.
     Kept(String),
-    /// A peer mDNS reported on the local network.
+    /// A peer mDNS reported on the local network, or a hub's rendezvous point named.
     Lan(PeerId),
+    /// A hub the community document lists (`guild hubs add`), kept while it is listed.
+    Hub(String),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -135,9 +137,34 @@ impl Dialer {
             .keys()
             .filter_map(|k| match k {
                 TargetKey::Kept(a) => Some(a.clone()),
-                TargetKey::Lan(_) => None,
+                TargetKey::Lan(_) | TargetKey::Hub(_) => None,
             })
             .collect()
+    }
+
+    /// The community's hubs are `hubs` (addresses ending with their peer ids): dial the new
+    /// ones at once, stop dialling those no longer listed. `me` is left out (a hub does not
+    /// dial itself).
+    pub fn set_hubs(&mut self, hubs: &[Multiaddr], me: PeerId, now: Instant) {
+        self.stale = true;
+        let wanted: BTreeMap<TargetKey, &Multiaddr> = hubs
+            .iter()
+            .filter(|a| peer_of(a) != Some(me))
+            .map(|a| (TargetKey::Hub(a.to_string()), a))
+            .collect();
+        self.targets
+            .retain(|key, _| !matches!(key, TargetKey::Hub(_)) || wanted.contains_key(key));
+        for (key, addr) in wanted {
+            self.targets.entry(key).or_insert_with(|| Target {
+                addrs: vec![addr.clone()],
+                peer: peer_of(addr),
+                state: State::Waiting { at: now },
+                attempts: 0,
+                refused: false,
+                admitted: None,
+                lan_gone: None,
+            });
+        }
     }
 
     /// mDNS reports `peer` at `addrs`: dial it if it is not connected and not refusing us.
@@ -323,7 +350,7 @@ impl Dialer {
 
     fn due_now(&mut self, now: Instant, connected: impl Fn(&PeerId) -> bool) -> Vec<Dial> {
         self.targets.retain(|key, target| match key {
-            TargetKey::Kept(_) => true,
+            TargetKey::Kept(_) | TargetKey::Hub(_) => true,
             TargetKey::Lan(_) => target
                 .lan_gone
                 .is_none_or(|gone| now.saturating_duration_since(gone) < LAN_MEMORY),
@@ -407,11 +434,9 @@ fn backoff(first: Duration, max: Duration, attempts: u32, jitter: f64) -> Durati
 }
 
 /// The `/p2p/<peer id>` part of an address, if any.
+/// The peer an address reaches: its last `/p2p/` (a relayed address names the relay first).
 fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
-    addr.iter().find_map(|p| match p {
-        libp2p::multiaddr::Protocol::P2p(peer) => Some(peer),
-        _ => None,
-    })
+    crate::net::hubs::peer_in(addr)
 }
 
 #[cfg(test)]
@@ -424,6 +449,38 @@ mod tests {
 
     fn dialled(d: &mut Dialer, now: Instant) -> Vec<TargetKey> {
         d.due(now, |_| false).into_iter().map(|d| d.key).collect()
+    }
+
+    /// Issue 13: the community's hubs are dialled like kept addresses (with backoff), not
+    /// listed as `guild peers add` addresses, never by the hub itself, and no longer once
+    /// the community stops listing them. A relayed address names the peer it reaches last.
+    #[test]
+    fn hubs_are_dialled_while_listed_and_never_by_themselves() {
+        let (me, hub, other) = (PeerId::random(), PeerId::random(), PeerId::random());
+        let at = |peer: PeerId| -> Multiaddr {
+            format!("/ip4/192.0.2.1/tcp/4717/p2p/{peer}")
+                .parse()
+                .unwrap()
+        };
+        let t0 = Instant::now();
+        let mut d = Dialer::default();
+        d.set_hubs(&[at(hub), at(me)], me, t0);
+        let due = d.due(t0, |_| false);
+        assert_eq!(due.len(), 1, "{due:?}");
+        assert_eq!(due[0].key, TargetKey::Hub(at(hub).to_string()));
+        assert_eq!(due[0].peer, Some(hub));
+        assert!(d.kept().is_empty(), "hubs are not `guild peers` addresses");
+        // Unreachable: backs off like any kept address.
+        d.unreachable(&due[0].key, t0, 1.0);
+        assert_eq!(d.next_wake(), Some(t0 + FIRST_UNREACHABLE));
+        // Listing another hub instead stops dialling the first.
+        d.set_hubs(&[at(other)], me, t0);
+        let due: Vec<TargetKey> = dialled(&mut d, t0 + FIRST_UNREACHABLE);
+        assert_eq!(due, [TargetKey::Hub(at(other).to_string())]);
+        let relayed: Multiaddr = format!("{}/p2p-circuit/p2p/{other}", at(hub))
+            .parse()
+            .unwrap();
+        assert_eq!(peer_of(&relayed), Some(other));
     }
 
     #[test]

@@ -34,7 +34,7 @@ mod reconcile;
 mod results;
 pub mod work;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use automerge::ChangeHash;
@@ -160,7 +160,19 @@ pub enum Effect {
     /// We admitted the peer: its address may be given room among pending connections.
     Admitted { peer: PeerId },
     /// The peer refused us, and why (a join waiting on its inviter stops waiting).
-    RefusedBy { peer: PeerId, reason: String },
+    /// `temporary`: the refusal may pass by itself (the peer has not heard of us yet).
+    RefusedBy {
+        peer: PeerId,
+        reason: String,
+        temporary: bool,
+    },
+    /// The devices of current members changed (a hub serves them and nobody else).
+    Members(HashSet<PeerId>),
+    /// The community's hubs changed: meet members there, under this rendezvous namespace.
+    Hubs {
+        namespace: String,
+        hubs: Vec<Multiaddr>,
+    },
 }
 
 /// One peer as status pages show it.
@@ -263,6 +275,10 @@ pub struct Core {
     access_stale: bool,
     timers: BTreeSet<(Instant, u64, Timer)>,
     timer_seq: u64,
+    /// The members' devices and the hubs last handed to the shell (sent again only when
+    /// they change).
+    served: Option<HashSet<PeerId>>,
+    hubs: Option<Vec<Multiaddr>>,
     out: Vec<Effect>,
 }
 
@@ -295,6 +311,8 @@ impl Core {
             access_stale: false,
             timers: BTreeSet::new(),
             timer_seq: 0,
+            served: None,
+            hubs: None,
             out: Vec::new(),
         };
         core.out.push(Effect::Work(Work::AllHeads));
@@ -490,6 +508,38 @@ impl Core {
         self.peers.expire_bans(at.now);
     }
 
+    /// Hands the shell the devices of current members, if they changed.
+    fn serve_members(&mut self) {
+        let members = self.access.member_devices();
+        if self.served.as_ref() != Some(&members) {
+            self.served = Some(members.clone());
+            self.out.push(Effect::Members(members));
+        }
+    }
+
+    /// Keeps the community's hubs dialled and hands them to the shell, if they changed.
+    /// Entries that are not multiaddrs ending with a peer id are skipped (the API checks
+    /// what it writes; another daemon may have written anything).
+    fn meet_at_hubs(&mut self, at: At, listed: &[String]) {
+        let Some(community) = self.access.community().map(str::to_owned) else {
+            return;
+        };
+        let hubs: Vec<Multiaddr> = listed
+            .iter()
+            .filter_map(|a| a.parse::<Multiaddr>().ok())
+            .filter(|a| matches!(a.iter().last(), Some(libp2p::multiaddr::Protocol::P2p(_))))
+            .collect();
+        if self.hubs.as_ref() == Some(&hubs) {
+            return;
+        }
+        self.dialer.set_hubs(&hubs, self.me, at.now);
+        self.hubs = Some(hubs.clone());
+        self.out.push(Effect::Hubs {
+            namespace: rendezvous_namespace(&community),
+            hubs,
+        });
+    }
+
     fn dial_due(&mut self, at: At) {
         let peers = &self.peers;
         let dials = self
@@ -497,6 +547,12 @@ impl Core {
             .due(at.now, |p| peers.get(p).is_some_and(|p| p.connected));
         self.out.extend(dials.into_iter().map(Effect::Dial));
     }
+}
+
+/// The rendezvous namespace a community's members register under at its hubs (hubs answer
+/// members only, so the name need not be secret).
+pub fn rendezvous_namespace(community: &str) -> String {
+    format!("guild/{community}")
 }
 
 /// A refusal that may pass without anyone acting: the refusing daemon has not yet heard of

@@ -114,9 +114,15 @@ impl Core {
                 answer: None,
                 result,
             } => self.on_sync_step(at, peer, doc, result),
-            Done::Access { listed, roster } => {
+            Done::Access {
+                listed,
+                roster,
+                hubs,
+            } => {
                 self.reading_access = false;
                 self.access.update(listed, roster);
+                self.serve_members();
+                self.meet_at_hubs(at, &hubs);
                 // Devices of members removed since they connected are cut off.
                 let revoked: Vec<PeerId> = self
                     .peers

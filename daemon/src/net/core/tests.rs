@@ -253,6 +253,7 @@ fn unknown_documents_are_refused_never_punished() {
     let effects = h.handle(Input::Done(Done::Access {
         listed: [("not-indexed-yet-1".to_owned(), DocKind::Session)].into(),
         roster: None,
+        hubs: Vec::new(),
     }));
     assert!(
         sent(&effects).iter().any(|(p, _, r)| *p == peer
@@ -479,4 +480,54 @@ fn a_banned_peer_coming_back_is_hung_up_on_and_logged_once() {
         assert!(matches!(effects.as_slice(), [Effect::Disconnect { .. }]));
         h.handle(Input::Disconnected { peer });
     }
+}
+
+/// Issue 13: the roster's devices and the community's hubs reach the shell (the hub's gate,
+/// the swarm's reservations and rendezvous) when they change, and only then; the hubs are
+/// dialled; an entry another daemon wrote that is no hub address is skipped.
+#[test]
+fn the_roster_s_devices_and_the_hubs_reach_the_shell_when_they_change() {
+    let mut h = Harness::new();
+    let (member, hub) = (PeerId::random(), PeerId::random());
+    let hub_addr = format!("/ip4/192.0.2.1/tcp/4717/p2p/{hub}");
+    let roster = crdt_model::roster::Roster {
+        devices: [(member.to_string(), "m1".to_owned())].into(),
+        ..Default::default()
+    };
+    let access = |hubs: Vec<String>| {
+        Input::Done(Done::Access {
+            listed: Default::default(),
+            roster: Some(roster.clone()),
+            hubs,
+        })
+    };
+    let effects = h.handle(access(vec![hub_addr.clone(), "not an address".into()]));
+    assert!(
+        effects
+            .iter()
+            .any(|e| matches!(e, Effect::Members(m) if m == &[member].into())),
+        "{effects:?}"
+    );
+    assert!(
+        effects
+            .iter()
+            .any(|e| matches!(e, Effect::Hubs { namespace, hubs }
+            if namespace == &format!("guild/{COMMUNITY}") && hubs.len() == 1
+                && hubs[0].to_string() == hub_addr)),
+        "{effects:?}"
+    );
+    assert!(
+        effects
+            .iter()
+            .any(|e| matches!(e, Effect::Dial(d) if d.peer == Some(hub))),
+        "{effects:?}"
+    );
+    // The same roster and hubs read again: nothing new for the shell.
+    let effects = h.handle(access(vec![hub_addr, "not an address".into()]));
+    assert!(
+        !effects
+            .iter()
+            .any(|e| matches!(e, Effect::Members(_) | Effect::Hubs { .. })),
+        "{effects:?}"
+    );
 }

@@ -121,6 +121,8 @@ pub enum Done {
     Access {
         listed: BTreeMap<String, DocKind>,
         roster: Option<Roster>,
+        /// The hubs the community document lists (multiaddrs, as written).
+        hubs: Vec<String>,
     },
     /// Nothing to report (a recorded invitation).
     Nothing,
