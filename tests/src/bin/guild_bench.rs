@@ -5,12 +5,13 @@
 //! ```sh
 //! cargo run --release -p guild-tests --bin guild_bench            # the full run
 //! cargo run -p guild-tests --bin guild_bench -- --quick           # smallest sizes (CI smoke)
-//! guild_bench [--quick] [--only bulk,incremental,meetup,writes,footprint] [--out DIR] [--keep]
+//! guild_bench [--quick] [--only bulk,incremental,meetup,writes,footprint,hub] [--out DIR] [--keep]
 //! ```
 //!
 //! Scenarios: (1) bulk convergence (N = 1,000 and 10,000 offline changes) and reconnect;
 //! (2) one new change after a 100,000-change history; (3) meetups of 10, 25 and 50 daemons;
-//! (4) durable API writes per second; (5) RSS and start-up time.
+//! (4) durable API writes per second; (5) RSS and start-up time; (6) a newcomer joining
+//! directly and through a hub.
 //!
 //! Every daemon listens on 127.0.0.1 with mDNS off. Byte counts are the daemons' own
 //! counters of sync-protocol frames (`bytes_sent`/`bytes_received` in `guild status`),
@@ -25,6 +26,8 @@ mod common;
 mod footprint;
 #[path = "guild_bench/http.rs"]
 mod http;
+#[path = "guild_bench/hub.rs"]
+mod hub;
 #[path = "guild_bench/incremental.rs"]
 mod incremental;
 #[path = "guild_bench/inproc.rs"]
@@ -54,7 +57,14 @@ use serde_json::json;
 use common::Ctx;
 use report::Report;
 
-const SCENARIOS: &[&str] = &["bulk", "incremental", "meetup", "writes", "footprint"];
+const SCENARIOS: &[&str] = &[
+    "bulk",
+    "incremental",
+    "meetup",
+    "writes",
+    "footprint",
+    "hub",
+];
 
 struct Args {
     quick: bool,
@@ -319,6 +329,10 @@ fn run() -> Result<()> {
                 bulk_out.as_ref().map(|b| (b.receiver.as_path(), b.docs)),
             )
         });
+    }
+
+    if wants("hub") {
+        attempt("hub", &mut report, &mut |r| hub::run(&ctx, r));
     }
 
     let load_after = loadavg();

@@ -211,10 +211,11 @@ impl Core {
             }
             Request::Changes { doc, bytes, heads } => {
                 // A document not in our index yet is normal (its index entry may be behind):
-                // refused, not punished; it is fetched once the index lists it.
-                if self.apply(peer, &doc, bytes, Then::Ack(id)) {
-                    self.peers.remember(&peer, &doc, from_wire(&heads));
-                } else {
+                // refused, not punished; it is fetched once the index lists it, from this
+                // peer, which we remember holds it (another member may not have it yet).
+                let accepted = self.apply(peer, &doc, bytes, Then::Ack(id));
+                self.peers.remember(&peer, &doc, from_wire(&heads));
+                if !accepted {
                     self.respond(id, &unknown_doc(&doc));
                 }
             }

@@ -267,6 +267,9 @@ pub struct Core {
     sessions: BTreeMap<(PeerId, String), Session>,
     /// Pushes in flight; true if the document changed again meanwhile.
     pushing: BTreeMap<(PeerId, String), bool>,
+    /// Documents made here before our index listed them (a member or session just added:
+    /// the index is read after the change): pushed once it does.
+    unlisted_local: BTreeSet<String>,
     /// Peers a digest round is running with.
     reconciling: BTreeSet<PeerId>,
     /// Peers with a periodic digest round scheduled.
@@ -305,6 +308,7 @@ impl Core {
             pull_queue: BTreeMap::new(),
             sessions: BTreeMap::new(),
             pushing: BTreeMap::new(),
+            unlisted_local: BTreeSet::new(),
             reconciling: BTreeSet::new(),
             reconcile_timers: BTreeSet::new(),
             reading_access: false,

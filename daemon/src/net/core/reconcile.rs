@@ -300,6 +300,9 @@ impl Core {
             // The index and the roster follow the community and member documents (and a
             // document not in the index may be one: the index may still be being built).
             access |= matches!(kind, None | Some(DocKind::Member | DocKind::Community));
+            if change.local && kind.is_none() {
+                self.unlisted_local.insert(change.doc.clone());
+            }
             self.ours.insert(change.doc.clone(), change.heads);
             *docs.entry(change.doc).or_default() |= change.local;
         }
@@ -329,6 +332,26 @@ impl Core {
                     self.push(peer, doc);
                 } else if announce_to.contains(&peer) {
                     self.announce(peer, doc);
+                }
+            }
+        }
+    }
+
+    /// Pushes the documents made here that our index lists now (see `unlisted_local`).
+    pub(super) fn push_newly_listed(&mut self) {
+        let listed: Vec<String> = self
+            .unlisted_local
+            .iter()
+            .filter(|d| self.access.kind_of(d).is_some())
+            .cloned()
+            .collect();
+        for doc in &listed {
+            self.unlisted_local.remove(doc);
+        }
+        for peer in self.peers.members() {
+            for doc in &listed {
+                if self.shareable(&peer, doc) {
+                    self.push(peer, doc);
                 }
             }
         }

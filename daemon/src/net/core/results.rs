@@ -121,6 +121,7 @@ impl Core {
             } => {
                 self.reading_access = false;
                 self.access.update(listed, roster);
+                self.push_newly_listed();
                 self.serve_members();
                 self.meet_at_hubs(at, &hubs);
                 // Devices of members removed since they connected are cut off.

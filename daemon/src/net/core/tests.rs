@@ -485,6 +485,76 @@ fn a_banned_peer_coming_back_is_hung_up_on_and_logged_once() {
 /// Issue 13: the roster's devices and the community's hubs reach the shell (the hub's gate,
 /// the swarm's reservations and rendezvous) when they change, and only then; the hubs are
 /// dialled; an entry another daemon wrote that is no hub address is skipped.
+/// A newcomer pushes its new member document before the index entry that lists it; the
+/// document is then fetched from the newcomer, not from another member who lacks it (that
+/// cost a reconcile round, 15 s, for every newcomer joining a daemon connected to a hub).
+#[test]
+fn a_document_pushed_before_its_index_entry_is_fetched_from_its_pusher() {
+    let mut h = Harness::new();
+    let (mut other, mut pusher) = (h.follower(), h.follower());
+    if pusher < other {
+        std::mem::swap(&mut other, &mut pusher);
+    }
+    h.admit(other);
+    h.admit(pusher);
+    let effects = h.request(
+        pusher,
+        1,
+        &Request::Changes {
+            doc: "new-member".into(),
+            bytes: vec![1, 2, 3],
+            heads: vec![[4; 32]],
+        },
+    );
+    assert!(matches!(
+        responses(&effects).as_slice(),
+        [(_, Response::Refused { .. })]
+    ));
+    let effects = h.handle(Input::Done(Done::Access {
+        listed: [("new-member".to_owned(), DocKind::Member)].into(),
+        roster: None,
+        hubs: Vec::new(),
+    }));
+    let wants: Vec<PeerId> = sent(&effects)
+        .into_iter()
+        .filter(|(_, _, r)| matches!(r, Request::Want { docs } if docs == &["new-member"]))
+        .map(|(p, _, _)| p)
+        .collect();
+    assert_eq!(wants, [pusher], "{effects:?}");
+}
+
+/// A member added here changes its new document before our index lists it (the index is
+/// read after the change): it is pushed to every member as soon as the index lists it, not
+/// left for the next digest round.
+#[test]
+fn a_document_made_here_is_pushed_once_our_index_lists_it() {
+    let mut h = Harness::new();
+    let peer = h.follower();
+    h.admit(peer);
+    let effects = h.handle(Input::Changed(vec![Changed {
+        doc: "my-member".into(),
+        heads: vec![hash(5)],
+        local: true,
+    }]));
+    assert!(
+        !works(&effects)
+            .iter()
+            .any(|w| matches!(w, Work::Push { doc, .. } if doc == "my-member")),
+        "not shareable before the index lists it: {effects:?}"
+    );
+    let effects = h.handle(Input::Done(Done::Access {
+        listed: [("my-member".to_owned(), DocKind::Member)].into(),
+        roster: None,
+        hubs: Vec::new(),
+    }));
+    assert!(
+        works(&effects).iter().any(
+            |w| matches!(w, Work::Push { peer: p, doc, .. } if *p == peer && doc == "my-member")
+        ),
+        "{effects:?}"
+    );
+}
+
 #[test]
 fn the_roster_s_devices_and_the_hubs_reach_the_shell_when_they_change() {
     let mut h = Harness::new();

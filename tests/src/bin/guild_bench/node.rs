@@ -22,6 +22,8 @@ pub struct Node {
     pub dir: PathBuf,
     /// libp2p listen address, `/ip4/127.0.0.1/tcp/PORT`.
     pub listen: String,
+    /// Started with `--hub` (relay, rendezvous point and AutoNAT server for members).
+    pub hub: bool,
     guildd: PathBuf,
     child: Option<Child>,
     api: Option<SocketAddr>,
@@ -44,6 +46,7 @@ impl Node {
             name: name.to_owned(),
             dir: dir.to_path_buf(),
             listen: format!("/ip4/127.0.0.1/tcp/{}", free_port()?),
+            hub: false,
             guildd: guildd.to_path_buf(),
             child: None,
             api: None,
@@ -75,6 +78,7 @@ impl Node {
                 &self.listen,
                 "--no-mdns",
             ])
+            .args(self.hub.then_some("--hub"))
             // The shipped default log level, whatever the caller's environment says, unless
             // GUILD_BENCH_LOG asks for another (to measure what logging costs).
             .env_remove("GUILD_LOG")
