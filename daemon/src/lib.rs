@@ -43,8 +43,9 @@ impl Config {
     /// Where guildd listens for peers unless told otherwise: every interface, TCP and QUIC
     /// on port 4717.
     pub fn default_listen() -> Vec<libp2p::Multiaddr> {
-        ["/ip4/0.0.0.0/tcp/4717", "/ip4/0.0.0.0/udp/4717/quic-v1"]
-            .iter()
+        let quic = cfg!(feature = "quic").then_some("/ip4/0.0.0.0/udp/4717/quic-v1");
+        std::iter::once("/ip4/0.0.0.0/tcp/4717")
+            .chain(quic)
             .filter_map(|a| a.parse().ok())
             .collect()
     }

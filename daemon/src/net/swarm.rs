@@ -305,71 +305,20 @@ pub fn spawn(
     let hub = config.hub;
     let gate = MemberGate::default();
     let served = gate.clone();
-    let mut swarm = SwarmBuilder::with_existing_identity(config.keypair)
+    let builder = SwarmBuilder::with_existing_identity(config.keypair)
         .with_tokio()
         .with_tcp(
             tcp::Config::default().nodelay(true),
             noise::Config::new,
             yamux::Config::default,
-        )?
-        .with_quic()
+        )?;
+    // QUIC is left out only where the crate is built without it (the fuzz targets: its TLS
+    // stack is a long C build and nothing fuzzed goes through it).
+    #[cfg(feature = "quic")]
+    let builder = builder.with_quic();
+    let mut swarm = builder
         .with_relay_client(noise::Config::new, yamux::Config::default)?
-        .with_behaviour(|key, relay_client| {
-            let me = key.public().to_peer_id();
-            let mdns = if mdns_on {
-                // Ask every 30 s (default: 5 min) so people meeting up find each other soon.
-                let config = mdns::Config {
-                    query_interval: Duration::from_secs(30),
-                    ..mdns::Config::default()
-                };
-                Some(mdns::tokio::Behaviour::new(
-                    config,
-                    key.public().to_peer_id(),
-                )?)
-            } else {
-                None
-            };
-            let limits = connection_limits::ConnectionLimits::default()
-                .with_max_established_per_peer(Some(limits::MAX_CONNECTIONS_PER_PEER as u32))
-                .with_max_established(Some(limits::MAX_CONNECTIONS as u32));
-            Ok(Behaviour {
-                blocked: allow_block_list::Behaviour::default(),
-                pending: PendingLimits::default(),
-                limits: connection_limits::Behaviour::new(limits),
-                identify: identify::Behaviour::new(
-                    identify::Config::new("/guild/1".into(), key.public())
-                        .with_agent_version(format!("guildd/{}", env!("CARGO_PKG_VERSION"))),
-                ),
-                ping: ping::Behaviour::new(
-                    ping::Config::new()
-                        .with_interval(PING_EVERY)
-                        .with_timeout(PING_TIMEOUT),
-                ),
-                mdns: Toggle::from(mdns),
-                sync: request_response::Behaviour::with_codec(
-                    wire::Codec::default(),
-                    [(wire::PROTOCOL, ProtocolSupport::Full)],
-                    request_response::Config::default()
-                        .with_request_timeout(REQUEST_TIMEOUT)
-                        .with_max_concurrent_streams(256),
-                ),
-                relay_client,
-                dcutr: dcutr::Behaviour::new(me),
-                // Tests a candidate address every 5 s (libp2p's default).
-                autonat: autonat::v2::client::Behaviour::default(),
-                rendezvous: rendezvous::client::Behaviour::new(key.clone()),
-                relay: Toggle::from(hub.then(|| relay::Behaviour::new(me, relay_config(&served)))),
-                autonat_server: Toggle::from(hub.then(|| {
-                    MembersOnly::new(autonat::v2::server::Behaviour::default(), served.clone())
-                })),
-                rendezvous_server: Toggle::from(hub.then(|| {
-                    MembersOnly::new(
-                        rendezvous::server::Behaviour::new(rendezvous::server::Config::default()),
-                        served.clone(),
-                    )
-                })),
-            })
-        })?
+        .with_behaviour(|key, relay_client| behaviour(key, relay_client, mdns_on, hub, &served))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
         .with_connection_timeout(HANDSHAKE_TIMEOUT)
         .build();
@@ -403,6 +352,72 @@ pub fn spawn(
         event_rx,
         task,
     ))
+}
+
+/// The swarm's behaviours: what every daemon runs, and the hub's servers when `hub`.
+fn behaviour(
+    key: &libp2p::identity::Keypair,
+    relay_client: relay::client::Behaviour,
+    mdns_on: bool,
+    hub: bool,
+    served: &MemberGate,
+) -> Result<Behaviour, Box<dyn std::error::Error + Send + Sync>> {
+    let me = key.public().to_peer_id();
+    let mdns = if mdns_on {
+        // Ask every 30 s (default: 5 min) so people meeting up find each other soon.
+        let config = mdns::Config {
+            query_interval: Duration::from_secs(30),
+            ..mdns::Config::default()
+        };
+        Some(mdns::tokio::Behaviour::new(
+            config,
+            key.public().to_peer_id(),
+        )?)
+    } else {
+        None
+    };
+    let limits = connection_limits::ConnectionLimits::default()
+        .with_max_established_per_peer(Some(limits::MAX_CONNECTIONS_PER_PEER as u32))
+        .with_max_established(Some(limits::MAX_CONNECTIONS as u32));
+    Ok(Behaviour {
+        blocked: allow_block_list::Behaviour::default(),
+        pending: PendingLimits::default(),
+        limits: connection_limits::Behaviour::new(limits),
+        identify: identify::Behaviour::new(
+            identify::Config::new("/guild/1".into(), key.public())
+                .with_agent_version(format!("guildd/{}", env!("CARGO_PKG_VERSION"))),
+        ),
+        ping: ping::Behaviour::new(
+            ping::Config::new()
+                .with_interval(PING_EVERY)
+                .with_timeout(PING_TIMEOUT),
+        ),
+        mdns: Toggle::from(mdns),
+        sync: request_response::Behaviour::with_codec(
+            wire::Codec::default(),
+            [(wire::PROTOCOL, ProtocolSupport::Full)],
+            request_response::Config::default()
+                .with_request_timeout(REQUEST_TIMEOUT)
+                .with_max_concurrent_streams(256),
+        ),
+        relay_client,
+        dcutr: dcutr::Behaviour::new(me),
+        // Tests a candidate address every 5 s (libp2p's default).
+        autonat: autonat::v2::client::Behaviour::default(),
+        rendezvous: rendezvous::client::Behaviour::new(key.clone()),
+        relay: Toggle::from(hub.then(|| relay::Behaviour::new(me, relay_config(served)))),
+        autonat_server: Toggle::from(
+            hub.then(|| {
+                MembersOnly::new(autonat::v2::server::Behaviour::default(), served.clone())
+            }),
+        ),
+        rendezvous_server: Toggle::from(hub.then(|| {
+            MembersOnly::new(
+                rendezvous::server::Behaviour::new(rendezvous::server::Config::default()),
+                served.clone(),
+            )
+        })),
+    })
 }
 
 struct EventLoop {
