@@ -40,6 +40,7 @@ static TARGET: LazyLock<Target> = LazyLock::new(|| {
         api_addr: "127.0.0.1:0".parse().expect("an address"),
         listen: Vec::new(),
         mdns: false,
+        hub: false,
     };
     let daemon = runtime
         .block_on(Daemon::bind(config))
