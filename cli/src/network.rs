@@ -43,6 +43,16 @@ pub enum HubsCmd {
 pub fn hubs(client: &Client, cmd: Option<HubsCmd>, json: bool) -> Result<()> {
     match cmd.unwrap_or(HubsCmd::List) {
         HubsCmd::Add { multiaddr } => {
+            // The daemon answers 200 instead of 201 for a hub already listed; say so rather
+            // than "Listed" again.
+            let listed: HubsReport = client.get("/api/hubs")?;
+            if listed.hubs.iter().any(|h| h.addr == multiaddr.trim()) {
+                say!(
+                    "The hub {} is already listed: nothing changed",
+                    multiaddr.trim()
+                );
+                return Ok(());
+            }
             client.post::<_, serde_json::Value>(
                 "/api/hubs",
                 &HubRequest {

@@ -77,18 +77,16 @@ pub async fn list(State(state): State<AppState>) -> ApiResult<HubsReport> {
         .filter(|(_, up)| *up)
         .map(|(a, _)| a)
         .collect();
+    // Every steward's name in one read of the members, not one per hub.
+    let added_by = state
+        .member_refs(community.hubs.values().map(|h| &h.added_by))
+        .await?;
     let mut hubs = Vec::new();
-    for (addr, hub) in &community.hubs {
+    for ((addr, hub), added_by) in community.hubs.iter().zip(added_by) {
         let peer = addr.parse::<Multiaddr>().ok().as_ref().and_then(peer_in);
-        let added_by = state
-            .member_refs([&hub.added_by])
-            .await?
-            .into_iter()
-            .next()
-            .map_or_else(|| hub.added_by.clone(), |m| m.name);
         hubs.push(HubStatus {
             addr: addr.clone(),
-            added_by,
+            added_by: added_by.name,
             added: hub.added.clone(),
             connected: peer.is_some_and(|p| {
                 connected.iter().any(|a| peer_in(a) == Some(p))
