@@ -20,6 +20,7 @@ use thiserror::Error;
 use time::OffsetDateTime;
 
 use crate::net::Network;
+use crate::net::hubs::peer_in;
 use crate::net::membership::{Device, DeviceCode, Membership, Ticket, invite_hash};
 use crate::net::shell::EngineReport;
 use crate::net::swarm::NetConfig;
@@ -270,7 +271,7 @@ impl Node {
                 "the ticket holds no address to reach the inviter".into(),
             ));
         }
-        let inviters: Vec<PeerId> = addrs.iter().filter_map(peer_of).collect();
+        let inviters: Vec<PeerId> = addrs.iter().filter_map(peer_in).collect();
         let mut refusals = self.network.engine().refusals();
         let mut tx = self.repo.begin(&[]).await;
         tx.put_meta(meta::COMMUNITY, ticket.community.as_bytes());
@@ -635,12 +636,6 @@ pub fn new_device() -> Device {
         secret: rand::random(),
         private_doc: crdt_model::DocId::from_random(rand::random()).to_string(),
     }
-}
-
-/// The `/p2p/<peer id>` part of an address, if any.
-/// The peer an address reaches: its last `/p2p/` (a relayed address names the relay first).
-fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
-    crate::net::hubs::peer_in(addr)
 }
 
 /// The first characters of an invitation's hash: enough to name it.

@@ -19,6 +19,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use crate::net::hubs::peer_in;
 use libp2p::{Multiaddr, PeerId};
 
 pub const FIRST_UNREACHABLE: Duration = Duration::from_millis(500);
@@ -109,7 +110,7 @@ impl Dialer {
     /// Keeps `addr` connected (from `guild peers add` or a ticket); dials at once.
     pub fn keep(&mut self, addr: Multiaddr, now: Instant) {
         self.stale = true;
-        let peer = peer_of(&addr);
+        let peer = peer_in(&addr);
         self.targets
             .entry(TargetKey::Kept(addr.to_string()))
             .or_insert_with(|| Target {
@@ -149,7 +150,7 @@ impl Dialer {
         self.stale = true;
         let wanted: BTreeMap<TargetKey, &Multiaddr> = hubs
             .iter()
-            .filter(|a| peer_of(a) != Some(me))
+            .filter(|a| peer_in(a) != Some(me))
             .map(|a| (TargetKey::Hub(a.to_string()), a))
             .collect();
         self.targets
@@ -157,7 +158,7 @@ impl Dialer {
         for (key, addr) in wanted {
             self.targets.entry(key).or_insert_with(|| Target {
                 addrs: vec![addr.clone()],
-                peer: peer_of(addr),
+                peer: peer_in(addr),
                 state: State::Waiting { at: now },
                 attempts: 0,
                 refused: false,
@@ -435,10 +436,6 @@ fn backoff(first: Duration, max: Duration, attempts: u32, jitter: f64) -> Durati
 
 /// The `/p2p/<peer id>` part of an address, if any.
 /// The peer an address reaches: its last `/p2p/` (a relayed address names the relay first).
-fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
-    crate::net::hubs::peer_in(addr)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -480,7 +477,7 @@ mod tests {
         let relayed: Multiaddr = format!("{}/p2p-circuit/p2p/{other}", at(hub))
             .parse()
             .unwrap();
-        assert_eq!(peer_of(&relayed), Some(other));
+        assert_eq!(peer_in(&relayed), Some(other));
     }
 
     #[test]
